@@ -1,0 +1,1 @@
+"""Dense torchvision ImageNet classifiers (filled in by the model-zoo work)."""
