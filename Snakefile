@@ -1,0 +1,26 @@
+# vpbench: the hidden cost of model compression under visual prompting.
+# `snakemake --cores 2` runs the demo study (config.yaml); `--profile profiles/slurm` runs the paper grid.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/acquire.smk"
+include: "rules/data.smk"
+include: "rules/models.smk"
+include: "rules/train.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets,
+    localrule: True

@@ -1,0 +1,94 @@
+# Validation, the study's cell grid, wildcard constraints and the helpers every rule uses.
+import re
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from vpbench.errors import VpbenchError  # noqa: E402
+from vpbench import study as vpstudy  # noqa: E402
+
+validate(config, schema="../workflow/schemas/config.schema.yaml")
+try:
+    CELLS = vpstudy.check_study(config)
+except VpbenchError as error:
+    raise ValueError(f"invalid study config: {error}") from None
+
+STUDY = config["study"]
+DATA_ROOT = config.get("paths", {}).get("data_root", "resources/raw")
+WEIGHTS_DIR = config.get("paths", {}).get("weights_dir", "resources/weights")
+SPLIT_MODE = config.get("split_mode", "vpbench")
+
+
+def _alternatives(values):
+    return "|".join(re.escape(str(value)) for value in sorted(set(values)))
+
+
+VARIANTS = {v for entry in config["models"].values() for v in entry["variants"]}
+FAMILIES = {
+    vpstudy.variant_spec(config, model, variant)["family"]
+    for model, entry in config["models"].items()
+    for variant in entry["variants"]
+}
+
+
+wildcard_constraints:
+    study=re.escape(STUDY),
+    dataset=_alternatives(config["datasets"]),
+    model=_alternatives(config["models"]),
+    variant=_alternatives(VARIANTS),
+    method=_alternatives(config["methods"]),
+    family=_alternatives(FAMILIES),
+    shots=r"\d+|full",
+    seed=r"\d+",
+    split="train|test",
+    size=r"\d+",
+    mode="vpbench|paper",
+
+
+def input_size(wildcards):
+    return vpstudy.dataset_input_size(config, wildcards.dataset)
+
+
+def dataset_root(dataset):
+    return (config["datasets"][dataset] or {}).get("root") or f"{DATA_ROOT}/{dataset}"
+
+
+def cache_dir(dataset, split):
+    return f"resources/cache/{dataset}/{split}-{vpstudy.dataset_input_size(config, dataset)}px"
+
+
+def split_file(dataset, shots, seed):
+    return f"resources/splits/{dataset}/{SPLIT_MODE}/{shots}shot-seed{seed}.json"
+
+
+def cell_dir(wildcards):
+    return vpstudy.CELL_DIR.format(**wildcards)
+
+
+def cell_inputs(wildcards):
+    return {
+        "card": f"results/{wildcards.study}/models/{wildcards.model}/{wildcards.variant}/card.json",
+        "train": f"{cache_dir(wildcards.dataset, 'train')}/manifest.json",
+        "test": f"{cache_dir(wildcards.dataset, 'test')}/manifest.json",
+        "split": split_file(wildcards.dataset, wildcards.shots, wildcards.seed),
+    }
+
+
+def variant_weights(wildcards):
+    spec = vpstudy.variant_spec(config, wildcards.model, wildcards.variant)
+    return f"{WEIGHTS_DIR}/{spec['family']}/acquired.json"
+
+
+def all_cell_files(name):
+    return [f"{cell.directory}/{name}" for cell in CELLS]
+
+
+def all_variant_cards():
+    return [
+        f"results/{STUDY}/models/{model}/{variant}/card.json"
+        for model, entry in config["models"].items()
+        for variant in entry["variants"]
+    ]

@@ -1,0 +1,30 @@
+# Preprocess once: uint8 caches per (dataset, split, input size) and N-shot index files per seed.
+
+
+rule build_cache:
+    input:
+        "resources/acquired/{dataset}.json",
+    output:
+        images="resources/cache/{dataset}/{split}-{size}px/images.npy",
+        labels="resources/cache/{dataset}/{split}-{size}px/labels.npy",
+        manifest="resources/cache/{dataset}/{split}-{size}px/manifest.json",
+    log:
+        "logs/build_cache/{dataset}/{split}-{size}px.log",
+    benchmark:
+        "logs/benchmarks/build_cache/{dataset}/{split}-{size}px.tsv"
+    script:
+        "../workflow/scripts/build_cache.py"
+
+
+rule nshot_split:
+    input:
+        manifest=lambda wildcards: f"{cache_dir(wildcards.dataset, 'train')}/manifest.json",
+    output:
+        "resources/splits/{dataset}/{mode}/{shots}shot-seed{seed}.json",
+    log:
+        "logs/nshot_split/{dataset}/{mode}/{shots}shot-seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/nshot_split/{dataset}/{mode}/{shots}shot-seed{seed}.tsv"
+    localrule: True
+    script:
+        "../workflow/scripts/nshot_split.py"

@@ -1,0 +1,23 @@
+# One training job per cell; cells of one group can be packed into one SLURM job (--group-components).
+
+
+rule train_cell:
+    input:
+        unpack(cell_inputs),
+    output:
+        **{
+            name.replace(".", "_"): f"{vpstudy.CELL_DIR}/{name}"
+            for name in vpstudy.CELL_FILES
+        },
+    params:
+        cell_dir=cell_dir,
+        checkpoint_dir=lambda wildcards: cell_dir(wildcards).replace("/cells/", "/checkpoints/", 1),
+    log:
+        "logs/train_cell/{study}/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/train_cell/{study}/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}.tsv"
+    group:
+        "cells"
+    threads: 1
+    script:
+        "../workflow/scripts/train_cell.py"

@@ -1,0 +1,278 @@
+"""One cell end to end: load the variant, the cached data and the N-shot split, train, measure, write.
+
+All files appear together or not at all: they are written into a staging folder next to the cell
+folder and moved into place only once every one of them exists.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+import vpbench
+from vpbench import atomic_io, metrics
+from vpbench.checkpointing import CheckpointStore
+from vpbench.datasets import load_cache, load_split
+from vpbench.methods import get_method
+from vpbench.models import get_model_family
+from vpbench.models.imagenet import imagenet_class_names
+from vpbench.output_mapping import IndexMapping, LinearMapping
+from vpbench.prompts import PROMPTS
+from vpbench.study import Cell, batch_size_for
+from vpbench.training import CellData, TrainSettings, VisualPromptModel, train_visual_prompt
+from vpbench.variant_store import load_variant_model
+
+PAPER_ECE_BATCH = 128  # the authors' test-loader batch (§8.7)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def train_settings(config: Mapping[str, Any], cell: Cell) -> TrainSettings:
+    """Resolve a cell's optimisation from the method's published recipe and the study's overrides."""
+    method = get_method(cell.method)
+    training = config["training"]
+    return TrainSettings(
+        epochs=int(training["epochs"]),
+        batch_size=batch_size_for(config, cell.shots),
+        optimizer=method.optimizer,
+        lr=float(training.get("lr") or method.lr),
+        momentum=method.momentum,
+        weight_decay=method.weight_decay,
+        schedule=method.schedule,
+        milestones=tuple(training.get("milestones", (0.5, 0.72))),
+        gamma=float(training.get("gamma", 0.1)),
+        warmup_steps=int(training.get("warmup_steps") or method.warmup_steps),
+        eval_every=int(training.get("eval_every", 0)),
+        eval_batch_size=int(training.get("eval_batch_size", 256)),
+        amp=bool(training.get("amp", True)),
+        seed=cell.seed,
+        save_prompt_history=bool(training.get("save_prompt_history", False)),
+    )
+
+
+def build_prompt_model(
+    net: torch.nn.Module, family_name: str, cell: Cell, input_size: int, num_classes: int, canvas: int | None
+) -> VisualPromptModel:
+    """Assemble prompt → frozen classifier → output mapping for an image VP method."""
+    method = get_method(cell.method)
+    family = get_model_family(family_name)
+    generator = torch.Generator().manual_seed(cell.seed)
+    prompt_cls = PROMPTS[method.prompt]
+    if method.prompt == "padding":
+        prompt = prompt_cls(canvas or family.input_size, input_size, family.mean, family.std)
+    elif method.prompt == "pad_prompter":
+        prompt = prompt_cls(input_size, family.mean, family.std, generator=generator)
+    else:
+        prompt = prompt_cls(input_size, family.mean, family.std)
+    num_sources = 1000
+    if method.mapping == "linear":
+        head = LinearMapping(num_sources, num_classes)
+    else:
+        head = IndexMapping(
+            num_sources, num_classes, init=method.mapping_init, remap=method.remap,
+            per_target=method.per_target, reduction=method.reduction, seed=cell.seed,
+        )  # fmt: skip
+    return VisualPromptModel(prompt, net, head)
+
+
+def _identity_columns(cell: Cell) -> dict[str, Any]:
+    return {
+        "study": cell.study, "dataset": cell.dataset, "model": cell.model, "variant": cell.variant,
+        "method": cell.method, "shots": cell.shots, "seed": cell.seed,
+    }  # fmt: skip
+
+
+def _compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, Any]:
+    spec = card.get("spec", {})
+    compress = spec.get("compress", {})
+    return {
+        "family": card["family"],
+        "compression": compress.get("method") or card.get("family_compression", "none"),
+        "compression_level": float(card.get("compression_level", 0.0)),
+        "compression_label": str(card.get("compression_label", "dense")),
+        "is_dense": is_dense,
+        "sparsity": float(card.get("sparsity", np.nan)),
+        "remaining_pct_paper": float(card.get("remaining_pct_paper", np.nan)),
+        "weight_bits": float(compress.get("weight_bits") or np.nan),
+        "act_bits": float(compress.get("act_bits") or np.nan),
+    }
+
+
+def run_cell(
+    *,
+    config: Mapping[str, Any],
+    cell: Cell,
+    variant_dir: Path,
+    train_cache: Path,
+    test_cache: Path,
+    split_path: Path,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train and evaluate one cell and write its outputs; returns the metrics row."""
+    started = time.perf_counter()
+    torch.manual_seed(cell.seed)
+    device = resolve_device(config.get("device", "auto"))
+    net, card = load_variant_model(variant_dir)
+    train_split, test_split = load_cache(train_cache, verify=True), load_cache(test_cache, verify=True)
+    split = load_split(split_path, labels=train_split.labels)
+    indices = np.asarray(split["indices"], dtype=np.int64)
+    data = CellData(
+        train_images=torch.from_numpy(np.ascontiguousarray(train_split.images[indices])),
+        train_labels=torch.from_numpy(train_split.labels[indices].astype(np.int64)),
+        test_images=torch.from_numpy(np.ascontiguousarray(test_split.images)),
+        test_labels=torch.from_numpy(test_split.labels.astype(np.int64)),
+        num_classes=len(train_split.class_names),
+    )
+    input_size = int(train_split.images.shape[-1])
+    vp = build_prompt_model(
+        net, card["family"], cell, input_size, data.num_classes, config.get("prompt", {}).get("canvas")
+    )
+    settings = train_settings(config, cell)
+    load_seconds = time.perf_counter() - started
+
+    store = CheckpointStore(checkpoint_dir)
+    outcome = train_visual_prompt(
+        vp, data, settings, device=device, store=store, label=cell.label, progress=progress
+    )
+    tick = time.perf_counter()
+    scores = metrics.compute_metrics(outcome.test_logits, data.test_labels)
+    scores.update(
+        metrics.temperature_scaled_metrics(
+            outcome.test_logits, data.test_labels, outcome.train_logits, data.train_labels
+        )
+    )
+    scores["ece_paper_compat"] = metrics.ece_paper_compat(outcome.test_logits, data.test_labels, PAPER_ECE_BATCH)
+    logged = [row["eval_accuracy"] for row in outcome.history if not np.isnan(row["eval_accuracy"])]
+    scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
+
+    from vpbench.study import dense_variant
+
+    identity = _identity_columns(cell)
+    is_dense = cell.variant == dense_variant(config, cell.model)
+    effective_shots = int(split["effective_shots"])
+    row = {
+        **identity,
+        "shots_num": float(effective_shots),
+        **_compression_columns(card, is_dense),
+        "num_classes": data.num_classes,
+        "train_size": len(indices),
+        "test_size": len(data.test_labels),
+        "effective_shots": effective_shots,
+        "is_full": bool(split["is_full"]),
+        **{key: float(value) for key, value in scores.items() if key not in ("num_samples", "num_classes")},
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "lr": settings.lr,
+        "device": device.type,
+        "precision": outcome.precision,
+        "wall_load_s": load_seconds,
+        "wall_mapping_s": outcome.timings["mapping"],
+        "wall_train_s": outcome.timings["train"],
+        "wall_eval_s": outcome.timings["eval"] + (time.perf_counter() - tick),
+        "vpbench_version": vpbench.__version__,
+    }
+    classes = _class_table(identity, vp, outcome.test_logits, data, train_split.class_names)
+    probs = torch.softmax(outcome.test_logits.double(), dim=1).numpy().astype(np.float16)
+    write_started = time.perf_counter()
+    files = {
+        "epochs.parquet": pd.DataFrame([{**identity, **h} for h in outcome.history]),
+        "classes.parquet": classes,
+        "test_probs.npy": probs,
+        "test_labels.npy": data.test_labels.numpy(),
+        "prompt.pt": {
+            "delta": {k: v.detach().cpu() for k, v in vp.prompt.state_dict().items()},
+            "effective": vp.prompt.effective().detach().cpu(),
+            "mapping": vp.head.first_sources().detach().cpu(),
+        },
+        "cell.json": _provenance(config, cell, card, train_split, test_split, split, settings, device),
+    }
+    if outcome.prompt_history is not None:
+        files["prompt_history.npy"] = outcome.prompt_history.numpy().astype(np.float16)
+    row["wall_write_s"] = time.perf_counter() - write_started
+    row["wall_total_s"] = time.perf_counter() - started
+    files["metrics.parquet"] = pd.DataFrame([row])
+    _write_all(out_dir, files)
+    store.clear()
+    return row
+
+
+def _class_table(
+    identity: dict[str, Any], vp: VisualPromptModel, logits: torch.Tensor, data: CellData, names: list[str]
+) -> pd.DataFrame:
+    per_class = metrics.per_class_accuracy(logits, data.test_labels, data.num_classes)
+    counts = np.bincount(data.test_labels.numpy(), minlength=data.num_classes)
+    sources = vp.head.first_sources().cpu().numpy()
+    source_names = imagenet_class_names()
+    linear = isinstance(vp.head, LinearMapping)
+    return pd.DataFrame(
+        [
+            {
+                **identity,
+                "class_index": c,
+                "class_name": names[c],
+                "source_index": -1 if linear else int(sources[c]),
+                "source_name": ("(learned linear map) " if linear else "") + source_names[int(sources[c])],
+                "accuracy": float(per_class[c]),
+                "count": int(counts[c]),
+            }
+            for c in range(data.num_classes)
+        ]
+    )
+
+
+def _provenance(config, cell, card, train_split, test_split, split, settings, device) -> dict[str, Any]:
+    return {
+        "cell": cell.__dict__,
+        "config": dict(config),
+        "settings": settings.__dict__,
+        "model": {k: card[k] for k in ("family", "weights_sha256", "spec") if k in card},
+        "model_pt_sha256": card.get("model_sha256"),
+        "train_cache": train_split.manifest,
+        "test_cache_sha256": test_split.manifest.get("sha256"),
+        "split": {k: split[k] for k in split if k != "indices"},
+        "device": str(device),
+        "versions": {
+            "vpbench": vpbench.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+    }
+
+
+def _write_all(out_dir: Path, files: Mapping[str, Any]) -> None:
+    """Write every file into a staging folder, then move them into ``out_dir``; metrics last."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        for name, content in files.items():
+            target = staging / name
+            if name.endswith(".parquet"):
+                atomic_io.write_parquet(target, content)
+            elif name.endswith(".npy"):
+                atomic_io.save_numpy(target, content)
+            elif name.endswith(".pt"):
+                atomic_io.save_torch(target, content)
+            else:
+                atomic_io.write_text(target, json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
+        for name in sorted(files, key=lambda n: n == "metrics.parquet"):
+            (staging / name).replace(out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

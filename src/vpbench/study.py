@@ -1,0 +1,163 @@
+"""A study config as objects: the cell grid, the paths of every output, and checks the schema cannot do.
+
+The JSON schema (``workflow/schemas/config.schema.yaml``) checks types, keys and ranges; this module
+checks names against the registries and cross-field rules, always before any job runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vpbench.errors import ConfigError
+
+CELL_DIR = "results/{study}/cells/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}"
+CELL_FILES = (
+    "metrics.parquet",
+    "epochs.parquet",
+    "classes.parquet",
+    "test_probs.npy",
+    "test_labels.npy",
+    "prompt.pt",
+    "cell.json",
+)
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One training job: (dataset, model, variant, method, N-shot, seed) within a study."""
+
+    study: str
+    dataset: str
+    model: str
+    variant: str
+    method: str
+    shots: str
+    seed: int
+
+    @property
+    def directory(self) -> str:
+        """The cell's output folder, relative to the working directory."""
+        return CELL_DIR.format(**self.__dict__)
+
+    @property
+    def label(self) -> str:
+        """A short human-readable identifier for logs and progress bars."""
+        return f"{self.dataset}/{self.model}/{self.variant}/{self.method}/{self.shots}shot/seed{self.seed}"
+
+    @property
+    def shots_int(self) -> int | None:
+        """N as an int, or None for the full training split."""
+        return None if self.shots == "full" else int(self.shots)
+
+
+def shots_key(shots: Any) -> str:
+    """Canonical string form of an N-shot value (``10`` → ``"10"``, ``"full"`` stays)."""
+    if isinstance(shots, bool):
+        raise ConfigError(f"shots: {shots!r} is not a positive integer or 'full'")
+    if shots == "full":
+        return "full"
+    try:
+        value = int(shots)
+    except (TypeError, ValueError):
+        raise ConfigError(f"shots: {shots!r} is not a positive integer or 'full'") from None
+    if value < 1 or str(value) != str(shots).strip():
+        raise ConfigError(f"shots: {shots!r} is not a positive integer or 'full'")
+    return str(value)
+
+
+def _unique(values: Iterable[Any], key: str) -> list[Any]:
+    values = list(values)
+    duplicates = sorted({str(v) for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ConfigError(f"{key}: duplicate values {', '.join(duplicates)}; list each once")
+    return values
+
+
+def batch_size_for(config: Mapping[str, Any], shots: str) -> int:
+    """The study's batch size for an N-shot (paper Table 5 by default)."""
+    table = {shots_key(k): int(v) for k, v in config["training"]["batch_size"].items()}
+    if shots not in table:
+        raise ConfigError(
+            f"training.batch_size has no entry for shots {shots!r}; entries: {', '.join(table)}"
+        )
+    return table[shots]
+
+
+def variant_spec(config: Mapping[str, Any], model: str, variant: str) -> dict[str, Any]:
+    """The resolved spec of one variant: its source family and optional in-pipeline compression."""
+    entry = config["models"][model]
+    spec = dict(entry["variants"][variant] or {})
+    spec.setdefault("family", entry["family"])
+    spec["parent_family"] = entry["family"]
+    return spec
+
+
+def dense_variant(config: Mapping[str, Any], model: str) -> str:
+    """Name of the model's uncompressed reference variant."""
+    return config["models"][model].get("dense_variant", "dense")
+
+
+def dataset_input_size(config: Mapping[str, Any], dataset: str) -> int:
+    """Input size the cache and the prompt use: the study's override or the registry default."""
+    from vpbench.datasets import get_dataset
+
+    override = (config["datasets"][dataset] or {}).get("input_size")
+    return int(override) if override else int(get_dataset(dataset).input_size)
+
+
+def expand_cells(config: Mapping[str, Any]) -> list[Cell]:
+    """Every cell of the study, in a stable order, skipping (method, model) pairs of different kinds."""
+    from vpbench.methods import get_method
+    from vpbench.models import get_model_family
+
+    study = config["study"]
+    shots = _unique([shots_key(s) for s in config["shots"]], "shots")
+    seeds = _unique([int(s) for s in config["seeds"]], "seeds")
+    methods = _unique(config["methods"], "methods")
+    cells = []
+    for dataset, model, method in itertools.product(config["datasets"], config["models"], methods):
+        kind = get_model_family(config["models"][model]["family"]).kind
+        if kind not in get_method(method).model_kinds:
+            continue
+        for variant, n, seed in itertools.product(config["models"][model]["variants"], shots, seeds):
+            cells.append(Cell(study, dataset, model, variant, method, n, seed))
+    return sorted(cells)
+
+
+def check_study(config: Mapping[str, Any]) -> list[Cell]:
+    """Validate names against the registries and cross-field rules; return the cell grid."""
+    from vpbench.compression import validate_spec
+    from vpbench.datasets import get_dataset
+    from vpbench.methods import get_method
+    from vpbench.models import get_model_family
+
+    for dataset in config["datasets"]:
+        get_dataset(dataset)
+    for method in config["methods"]:
+        get_method(method)
+    for model, entry in config["models"].items():
+        get_model_family(entry["family"])
+        variants = entry["variants"]
+        if dense_variant(config, model) not in variants:
+            raise ConfigError(
+                f"models.{model}.variants has no {dense_variant(config, model)!r} entry; "
+                f"every model needs its uncompressed reference (variants: {', '.join(variants)})"
+            )
+        for name, spec in variants.items():
+            spec = spec or {}
+            if "family" in spec:
+                get_model_family(spec["family"])
+            if "compress" in spec:
+                try:
+                    validate_spec(spec["compress"])
+                except ConfigError as exc:
+                    raise ConfigError(f"models.{model}.variants.{name}.compress: {exc}") from None
+    cells = expand_cells(config)
+    if not cells:
+        raise ConfigError("the study has no cells: no (model, method) pair shares a model kind")
+    for shots in {cell.shots for cell in cells}:
+        batch_size_for(config, shots)
+    return cells

@@ -1,0 +1,13 @@
+"""Snakemake adapter: make sure one dataset's raw files are present (pre-staged or downloaded)."""
+
+from pathlib import Path
+
+from vpbench import atomic_io
+from vpbench.datasets import acquire
+from vpbench.rule_logging import redirect_to_log
+
+redirect_to_log(snakemake.log[0])  # noqa: F821
+dataset = snakemake.wildcards.dataset  # noqa: F821
+root = Path(snakemake.params.root)  # noqa: F821
+acquire(dataset, root, download=snakemake.params.download)  # noqa: F821
+atomic_io.write_json(snakemake.output[0], {"dataset": dataset, "root": str(root)})  # noqa: F821

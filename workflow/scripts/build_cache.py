@@ -1,0 +1,17 @@
+"""Snakemake adapter: decode and resize one (dataset, split) once into a uint8 cache."""
+
+import json
+from pathlib import Path
+
+from vpbench.datasets import build_cache
+from vpbench.rule_logging import redirect_to_log
+
+redirect_to_log(snakemake.log[0])  # noqa: F821
+acquired = json.loads(Path(snakemake.input[0]).read_text())  # noqa: F821
+build_cache(
+    snakemake.wildcards.dataset,  # noqa: F821
+    snakemake.wildcards.split,  # noqa: F821
+    Path(acquired["root"]),
+    Path(snakemake.output.manifest).parent,  # noqa: F821
+    input_size=int(snakemake.wildcards.size),  # noqa: F821
+)

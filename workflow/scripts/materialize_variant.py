@@ -1,0 +1,18 @@
+"""Snakemake adapter: write one model variant (and its card) from verified registry weights."""
+
+import json
+from pathlib import Path
+
+from vpbench.rule_logging import redirect_to_log
+from vpbench.variant_store import materialize_variant
+
+redirect_to_log(snakemake.log[0])  # noqa: F821
+acquired = json.loads(Path(snakemake.input[0]).read_text())  # noqa: F821
+materialize_variant(
+    model=snakemake.wildcards.model,  # noqa: F821
+    variant=snakemake.wildcards.variant,  # noqa: F821
+    spec=dict(snakemake.params.spec),  # noqa: F821
+    weights_path=Path(acquired["path"]),
+    out_dir=Path(snakemake.output[0]).parent,  # noqa: F821
+    canvas=int(snakemake.params.canvas),  # noqa: F821
+)

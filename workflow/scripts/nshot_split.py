@@ -1,0 +1,18 @@
+"""Snakemake adapter: choose and store the N-shot training indices of one (dataset, N, seed)."""
+
+from pathlib import Path
+
+from vpbench.datasets import load_cache, write_split
+from vpbench.rule_logging import redirect_to_log
+
+redirect_to_log(snakemake.log[0])  # noqa: F821
+wildcards = snakemake.wildcards  # noqa: F821
+train = load_cache(Path(snakemake.input.manifest).parent, verify=True)  # noqa: F821
+write_split(
+    Path(snakemake.output[0]),  # noqa: F821
+    wildcards.dataset,
+    None if wildcards.shots == "full" else int(wildcards.shots),
+    int(wildcards.seed),
+    train.labels,
+    paper_compat=wildcards.mode == "paper",
+)

@@ -1,0 +1,24 @@
+"""Snakemake adapter: train and evaluate one cell, writing all of its outputs or none."""
+
+from pathlib import Path
+
+import torch
+
+from vpbench.cell import run_cell
+from vpbench.rule_logging import redirect_to_log
+from vpbench.study import Cell
+
+redirect_to_log(snakemake.log[0])  # noqa: F821
+torch.set_num_threads(snakemake.threads)  # noqa: F821
+w = snakemake.wildcards  # noqa: F821
+cell = Cell(w.study, w.dataset, w.model, w.variant, w.method, w.shots, int(w.seed))
+run_cell(
+    config=snakemake.config,  # noqa: F821
+    cell=cell,
+    variant_dir=Path(snakemake.input.card).parent,  # noqa: F821
+    train_cache=Path(snakemake.input.train).parent,  # noqa: F821
+    test_cache=Path(snakemake.input.test).parent,  # noqa: F821
+    split_path=Path(snakemake.input.split),  # noqa: F821
+    out_dir=Path(snakemake.params.cell_dir),  # noqa: F821
+    checkpoint_dir=Path(snakemake.params.checkpoint_dir),  # noqa: F821
+)
