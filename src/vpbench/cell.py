@@ -158,7 +158,9 @@ def run_cell(
             outcome.test_logits, data.test_labels, outcome.train_logits, data.train_labels
         )
     )
-    scores["ece_paper_compat"] = metrics.ece_paper_compat(outcome.test_logits, data.test_labels, PAPER_ECE_BATCH)
+    scores["ece_paper_compat"] = metrics.ece_paper_compat(
+        outcome.test_logits, data.test_labels, PAPER_ECE_BATCH
+    )
     logged = [row["eval_accuracy"] for row in outcome.history if not np.isnan(row["eval_accuracy"])]
     scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
 
@@ -271,7 +273,9 @@ def _write_all(out_dir: Path, files: Mapping[str, Any]) -> None:
             elif name.endswith(".pt"):
                 atomic_io.save_torch(target, content)
             else:
-                atomic_io.write_text(target, json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
+                atomic_io.write_text(
+                    target, json.dumps(content, indent=2, sort_keys=True, default=str) + "\n"
+                )
         for name in sorted(files, key=lambda n: n == "metrics.parquet"):
             (staging / name).replace(out_dir / name)
     finally:

@@ -16,7 +16,7 @@ from vpbench.checksums import safe_torch_load, sha256_file
 from vpbench.errors import ChecksumError, VpbenchError
 
 
-class Preempted(VpbenchError):
+class PreemptedError(VpbenchError):
     """Training stopped on SIGTERM after saving a checkpoint; rerunning the cell resumes it."""
 
 

@@ -51,7 +51,9 @@ def get_method(name: str) -> VPMethod:
     try:
         return METHODS[name]
     except KeyError:
-        raise ConfigError(f"unknown VP method {name!r}; allowed values: {', '.join(sorted(METHODS))}") from None
+        raise ConfigError(
+            f"unknown VP method {name!r}; allowed values: {', '.join(sorted(METHODS))}"
+        ) from None
 
 
 _ILM_RECIPE = {"optimizer": "adam", "lr": 0.01, "schedule": "multistep"}

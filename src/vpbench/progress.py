@@ -9,7 +9,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 
-def progress_bar(*, total: int | None, desc: str, enabled: bool = True, initial: int = 0, **kwargs: Any) -> Any:
+def progress_bar(
+    *, total: int | None, desc: str, enabled: bool = True, initial: int = 0, **kwargs: Any
+) -> Any:
     """A tqdm bar writing to stderr; ``VPBENCH_PROGRESS=0`` turns every bar off."""
     disabled = not enabled or os.environ.get("VPBENCH_PROGRESS", "1") == "0"
     return tqdm(

@@ -72,11 +72,9 @@ class PaddingPrompt(nn.Module):
 
 
 class AdditiveFramePrompt(nn.Module):
-    """ILM-TP-VP's additive frame: Normalize(x) + δ ⊙ M_frame, δ zero-initialised, no sigmoid or clamp (§5.3)."""
+    """ILM-TP-VP's additive frame: Normalize(x) + δ ⊙ M; δ starts at zero, no sigmoid, no clamp (§5.3)."""
 
-    def __init__(
-        self, size: int, mean: Sequence[float], std: Sequence[float], frame: int = 30
-    ) -> None:
+    def __init__(self, size: int, mean: Sequence[float], std: Sequence[float], frame: int = 30) -> None:
         super().__init__()
         if 2 * frame >= size:
             raise ValueError(f"frame width {frame} leaves no image in a {size}-px input")

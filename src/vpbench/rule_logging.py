@@ -12,10 +12,13 @@ def redirect_to_log(log_path: str | os.PathLike[str]) -> None:
     """Send this process's stderr (tracebacks, progress bars) and ``logging`` to the rule's log file."""
     path = Path(log_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    handle = open(path, "a", buffering=1, encoding="utf-8")
     sys.stderr = handle
     os.dup2(handle.fileno(), 2)
     logging.basicConfig(
-        stream=handle, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+        stream=handle,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     logging.captureWarnings(True)

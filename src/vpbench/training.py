@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from vpbench import label_mapping
-from vpbench.checkpointing import CheckpointStore, Preempted, PreemptionGuard
+from vpbench.checkpointing import CheckpointStore, PreemptedError, PreemptionGuard
 from vpbench.errors import NumericalError
 from vpbench.progress import progress_bar
 from vpbench.schedules import Schedule
@@ -137,7 +137,11 @@ def predict_logits(
 
 @torch.inference_mode()
 def frequency_counts(
-    model: VisualPromptModel, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device
+    model: VisualPromptModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
 ) -> torch.Tensor:
     """S×C counts of (source argmax, target label) under the current prompt; no N×S logits are kept."""
     counter = label_mapping.PredictionCounter(model.head.num_sources, model.head.num_targets)
@@ -248,7 +252,7 @@ def train_visual_prompt(
                 if guard.requested:
                     if store:
                         store.save(snapshot())
-                    raise Preempted(f"{label}: SIGTERM at epoch {epoch}, step {step}; checkpoint saved")
+                    raise PreemptedError(f"{label}: SIGTERM at epoch {epoch}, step {step}; checkpoint saved")
             timings["train"] += time.perf_counter() - tick
             current = _effective_prompt(model)
             row = {
