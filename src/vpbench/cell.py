@@ -132,7 +132,7 @@ def run_cell(
     net, card = load_variant_model(variant_dir)
     train_split, test_split = load_cache(train_cache, verify=True), load_cache(test_cache, verify=True)
     split = load_split(split_path, labels=train_split.labels)
-    indices = np.asarray(split["indices"], dtype=np.int64)
+    indices = np.asarray(split.indices, dtype=np.int64)
     data = CellData(
         train_images=torch.from_numpy(np.ascontiguousarray(train_split.images[indices])),
         train_labels=torch.from_numpy(train_split.labels[indices].astype(np.int64)),
@@ -168,7 +168,7 @@ def run_cell(
 
     identity = _identity_columns(cell)
     is_dense = cell.variant == dense_variant(config, cell.model)
-    effective_shots = int(split["effective_shots"])
+    effective_shots = int(split.effective_shots)
     row = {
         **identity,
         "shots_num": float(effective_shots),
@@ -177,7 +177,7 @@ def run_cell(
         "train_size": len(indices),
         "test_size": len(data.test_labels),
         "effective_shots": effective_shots,
-        "is_full": bool(split["is_full"]),
+        "is_full": bool(split.is_full),
         **{key: float(value) for key, value in scores.items() if key not in ("num_samples", "num_classes")},
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
@@ -248,7 +248,7 @@ def _provenance(config, cell, card, train_split, test_split, split, settings, de
         "model_pt_sha256": card.get("model_sha256"),
         "train_cache": train_split.manifest,
         "test_cache_sha256": test_split.manifest.get("sha256"),
-        "split": {k: split[k] for k in split if k != "indices"},
+        "split": {k: v for k, v in split.record.items() if k != "indices"},
         "device": str(device),
         "versions": {
             "vpbench": vpbench.__version__,
