@@ -3,18 +3,20 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from vpbench.config_validation import validate_study  # noqa: E402
 from vpbench.errors import VpbenchError  # noqa: E402
 from vpbench import study as vpstudy  # noqa: E402
 
-validate(config, schema="../workflow/schemas/config.schema.yaml")
 try:
-    CELLS = vpstudy.check_study(config)
+    CELLS = validate_study(config)  # names the bad key and the allowed values
 except VpbenchError as error:
-    raise ValueError(f"invalid study config: {error}") from None
+    raise WorkflowError(str(error)) from None
+validate(config, schema="../workflow/schemas/config.schema.yaml")  # snakemake's own check + defaults
 
 STUDY = config["study"]
 DATA_ROOT = config.get("paths", {}).get("data_root", "resources/raw")

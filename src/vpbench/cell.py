@@ -7,6 +7,7 @@ folder and moved into place only once every one of them exists.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import tempfile
@@ -97,6 +98,11 @@ def _identity_columns(cell: Cell) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _float_or_nan(value: Any) -> float:
+    """Card numbers may be null (e.g. no conv layer to measure); keep 0.0 as 0.0."""
+    return math.nan if value is None else float(value)
+
+
 def _compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, Any]:
     spec = card.get("spec", {})
     compress = spec.get("compress", {})
@@ -106,8 +112,8 @@ def _compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, A
         "compression_level": float(card.get("compression_level", 0.0)),
         "compression_label": str(card.get("compression_label", "dense")),
         "is_dense": is_dense,
-        "sparsity": float(card.get("sparsity", np.nan)),
-        "remaining_pct_paper": float(card.get("remaining_pct_paper", np.nan)),
+        "sparsity": _float_or_nan(card.get("sparsity")),
+        "remaining_pct_paper": _float_or_nan(card.get("remaining_pct_paper")),
         "weight_bits": float(compress.get("weight_bits") or np.nan),
         "act_bits": float(compress.get("act_bits") or np.nan),
     }
