@@ -19,7 +19,6 @@ except VpbenchError as error:
 validate(config, schema="../workflow/schemas/config.schema.yaml")  # snakemake's own check + defaults
 
 STUDY = config["study"]
-DATA_ROOT = config.get("paths", {}).get("data_root", "resources/raw")
 WEIGHTS_DIR = config.get("paths", {}).get("weights_dir", "resources/weights")
 SPLIT_MODE = config.get("split_mode", "vpbench")
 
@@ -55,7 +54,7 @@ def input_size(wildcards):
 
 
 def dataset_root(dataset):
-    return (config["datasets"][dataset] or {}).get("root") or f"{DATA_ROOT}/{dataset}"
+    return vpstudy.dataset_root(config, dataset)
 
 
 def cache_dir(dataset, split):

@@ -127,6 +127,30 @@ def expand_cells(config: Mapping[str, Any]) -> list[Cell]:
     return sorted(cells)
 
 
+def dataset_root(config: Mapping[str, Any], dataset: str) -> str:
+    """Where a dataset's raw files live: its own ``root`` or ``<paths.data_root>/<dataset>``."""
+    data_root = config.get("paths", {}).get("data_root", "resources/raw")
+    return (config["datasets"][dataset] or {}).get("root") or f"{data_root}/{dataset}"
+
+
+def check_dataset_roots(config: Mapping[str, Any]) -> None:
+    """With downloads off, every dataset read from disk must have its root folder already (cheap check)."""
+    from pathlib import Path
+
+    from vpbench.datasets import get_dataset
+
+    for dataset in config["datasets"]:
+        spec = get_dataset(dataset)
+        if getattr(spec.reader, "packaged", False):
+            continue
+        root = Path(dataset_root(config, dataset))
+        if not root.is_dir():
+            raise ConfigError(
+                f"datasets.{dataset}: root {root} does not exist and download is false. Pre-stage the files "
+                f"there ({spec.prestage_help}) or set download: true"
+            )
+
+
 def check_study(config: Mapping[str, Any]) -> list[Cell]:
     """Validate names against the registries and cross-field rules; return the cell grid."""
     from vpbench.compression import validate_spec
@@ -155,6 +179,8 @@ def check_study(config: Mapping[str, Any]) -> list[Cell]:
                     validate_spec(spec["compress"])
                 except ConfigError as exc:
                     raise ConfigError(f"models.{model}.variants.{name}.compress: {exc}") from None
+    if not config.get("download", False):
+        check_dataset_roots(config)
     cells = expand_cells(config)
     if not cells:
         raise ConfigError("the study has no cells: no (model, method) pair shares a model kind")

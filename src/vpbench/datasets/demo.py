@@ -55,6 +55,7 @@ class _ArrayReader:
 
     name = ""
     _install = ""
+    packaged = True  # data ships inside an installed PyPI package: no data root is needed
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
