@@ -48,7 +48,7 @@ class CellOutputError(VpbenchError):
 
 
 def parse_cell_dir(cell_dir: str | Path) -> dict[str, object]:
-    """Identifiers from ``results/{study}/cells/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}``."""
+    """Identifiers parsed from a cell folder path (layout: :func:`cell_path`, docs/SCHEMA.md)."""
     parts = Path(cell_dir).parts
     layout = "results/{study}/cells/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}"
     if len(parts) < 8 or parts[-7] != "cells" or not parts[-2].endswith("shot"):
@@ -70,8 +70,15 @@ def parse_cell_dir(cell_dir: str | Path) -> dict[str, object]:
 def cell_path(results_root: str | Path, ids: Mapping[str, object]) -> Path:
     """The folder of the cell with identifiers ``ids`` under ``results_root`` (inverse of parse_cell_dir)."""
     return (
-        Path(results_root) / str(ids["study"]) / "cells" / str(ids["dataset"]) / str(ids["model"])
-        / str(ids["variant"]) / str(ids["method"]) / f"{ids['shots']}shot" / f"seed{ids['seed']}"
+        Path(results_root)
+        / str(ids["study"])
+        / "cells"
+        / str(ids["dataset"])
+        / str(ids["model"])
+        / str(ids["variant"])
+        / str(ids["method"])
+        / f"{ids['shots']}shot"
+        / f"seed{ids['seed']}"
     )
 
 
@@ -129,7 +136,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def collect_cells(cell_dirs: Sequence[str | Path], *, allow_missing: bool = False) -> dict[str, pd.DataFrame]:
-    """Read every cell's metrics/epochs/classes into ``cells``, ``epochs``, ``classes`` and ``missing`` frames.
+    """Read every cell's metrics/epochs/classes into ``cells``, ``epochs``, ``classes`` and ``missing``.
 
     A missing or unreadable file raises :class:`CellOutputError` naming it, unless ``allow_missing`` is true:
     then the cell is skipped and listed in ``missing`` (identifiers parsed from its path, file and reason).
@@ -143,8 +150,12 @@ def collect_cells(cell_dirs: Sequence[str | Path], *, allow_missing: bool = Fals
             if not allow_missing:
                 raise
             missing.append(
-                {**_identifiers_or_na(cell_dir), "cell_dir": str(cell_dir), "file": err.path.name,
-                 "reason": err.reason}
+                {
+                    **_identifiers_or_na(cell_dir),
+                    "cell_dir": str(cell_dir),
+                    "file": err.path.name,
+                    "reason": err.reason,
+                }
             )
             continue
         for key, frame in frames.items():
@@ -230,12 +241,14 @@ def add_prompt_divergence(
         dense_variant = dense_of.get((str(ids["study"]), str(ids["model"])))
         if dense_variant is None:
             continue
-        dense_history = histories.get(tuple({**ids, "variant": dense_variant}[c] for c in IDENTIFIERS))  # type: ignore[arg-type]
+        dense_key = tuple(dense_variant if column == "variant" else ids[column] for column in IDENTIFIERS)
+        dense_history = histories.get(dense_key)  # type: ignore[arg-type]
         if dense_history is None:
             continue
         if history.shape[1:] != dense_history.shape[1:]:
-            warnings.warn(f"prompt shapes differ for {key} and its dense reference; divergence left NaN",
-                          stacklevel=2)
+            warnings.warn(
+                f"prompt shapes differ for {key} and its dense reference; divergence left NaN", stacklevel=2
+            )
             continue
         rows = min(len(history), len(dense_history))
         diff = history[1:rows].astype(np.float64) - dense_history[1:rows].astype(np.float64)
@@ -256,7 +269,7 @@ def add_prompt_divergence(
 
 
 def write_tables(frames: Mapping[str, pd.DataFrame], out_dir: str | Path) -> dict[str, Path]:
-    """Write ``cells/epochs/classes.parquet`` and ``missing.csv`` atomically into ``out_dir``; return the paths."""
+    """Write the three Parquet tables and ``missing.csv`` atomically into ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
     paths: dict[str, Path] = {}
     for key in CELL_FILES:
@@ -290,10 +303,14 @@ def summarise(cells_df: pd.DataFrame, by: Sequence[str], metric: str) -> pd.Data
     NaN values are ignored; with a single value std and ci95 are NaN.
     """
     columns = [*by, "mean", "std", "n_seeds", "ci95"]
-    values = cells_df.dropna(subset=[metric])
+    values = cells_df.dropna(subset=[metric]) if metric in cells_df.columns else cells_df.iloc[0:0]
     if values.empty:
-        return pd.DataFrame(columns=columns)
-    out = values.groupby(list(by), sort=False, dropna=False)[metric].agg(["mean", "std", "count"]).reset_index()
+        return pd.DataFrame(columns=columns).astype(
+            {"mean": float, "std": float, "n_seeds": "int64", "ci95": float}
+        )
+    out = (
+        values.groupby(list(by), sort=False, dropna=False)[metric].agg(["mean", "std", "count"]).reset_index()
+    )
     out = out.rename(columns={"count": "n_seeds"})
     n = out["n_seeds"].to_numpy(dtype=float)
     t_quantile = np.full_like(n, np.nan)
@@ -328,7 +345,7 @@ def compression_severity(compression: str, level: float, weight_bits: float = ma
 
 
 def variant_table(cells_df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, variant): dense flag, compression, label and ``order`` (dense first, mildest next)."""
+    """One row per (model, variant): dense flag, compression, label, ``order`` (dense first, mildest next)."""
     columns = ["model", "variant", "is_dense", "compression", "compression_level", "compression_label"]
     info = cells_df.reindex(columns=[*columns, "weight_bits"]).drop_duplicates(subset=["model", "variant"])
     info = info.copy()
@@ -375,8 +392,16 @@ def dense_deltas(cells_df: pd.DataFrame, metric: str = "accuracy") -> pd.DataFra
     """
     keys = ["study", "dataset", "model", "method", "shots"]
     columns = [*keys, "variant", "dense_mean", "variant_mean", "delta", "n_dense", "n_variant", "p_value"]
+    dtypes = {
+        "dense_mean": float,
+        "variant_mean": float,
+        "delta": float,
+        "n_dense": "int64",
+        "n_variant": "int64",
+        "p_value": float,
+    }
     if cells_df.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns).astype(dtypes)
     dense_of = dense_variants(cells_df)
     values = cells_df.dropna(subset=[metric])
     rows: list[dict[str, object]] = []
@@ -390,17 +415,19 @@ def dense_deltas(cells_df: pd.DataFrame, metric: str = "accuracy") -> pd.DataFra
             continue
         for variant, variant_rows in group.loc[group["variant"] != dense_name].groupby("variant", sort=False):
             variant_values = variant_rows[metric].to_numpy(dtype=float)
-            rows.append({
-                **ids,
-                "variant": variant,
-                "dense_mean": dense_values.mean(),
-                "variant_mean": variant_values.mean(),
-                "delta": dense_values.mean() - variant_values.mean(),
-                "n_dense": dense_values.size,
-                "n_variant": variant_values.size,
-                "p_value": welch_p_value(dense_values, variant_values),
-            })
-    return pd.DataFrame(rows, columns=columns)
+            rows.append(
+                {
+                    **ids,
+                    "variant": variant,
+                    "dense_mean": dense_values.mean(),
+                    "variant_mean": variant_values.mean(),
+                    "delta": dense_values.mean() - variant_values.mean(),
+                    "n_dense": dense_values.size,
+                    "n_variant": variant_values.size,
+                    "p_value": welch_p_value(dense_values, variant_values),
+                }
+            )
+    return pd.DataFrame(rows, columns=columns).astype(dtypes)
 
 
 def welch_p_value(first: np.ndarray, second: np.ndarray) -> float:

@@ -13,7 +13,6 @@ import http.cookiejar
 import importlib.util
 import re
 import shutil
-import socket
 import ssl
 import sys
 import time
@@ -24,17 +23,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from vpbench import atomic_io
 from vpbench.checksums import verify_sha256
 from vpbench.errors import ChecksumError, ConfigError, MissingSourceError
 from vpbench.models.lock import LOCK_FILENAME, pinned_sha256_for, record_first_seen
-from vpbench.models.registry import ModelFamily, WeightSource, get_model_family
+from vpbench.models.registry import ModelFamily, WeightSource, get_model_family, load_family_weights
 
 GDRIVE_URL = "https://drive.google.com/uc?export=download&id={id}"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CHUNK = 1 << 20
 _HTML_LIMIT = 2 << 20
-_USER_AGENT = "vpbench/0.1 (+https://github.com/; checkpoint fetch)"
+_USER_AGENT = "vpbench/0.1 (checkpoint download)"
 
 
 class _RetryableError(Exception):
@@ -64,7 +65,9 @@ def fetch(
     dest = Path(dest)
     candidates = _candidate_urls(source)
     if not candidates:
-        raise MissingSourceError(f"no URL or Google Drive id to download {dest.name} from; place it at {dest}")
+        raise MissingSourceError(
+            f"no URL or Google Drive id to download {dest.name} from; place it at {dest}"
+        )
     failures: list[str] = []
     checksum_failures: list[str] = []
     for url, is_gdrive in candidates:
@@ -84,7 +87,8 @@ def fetch(
     expected = sha256 or "unpublished"
     if checksum_failures:
         raise ChecksumError(
-            "; ".join(checksum_failures + failures) + f". Nothing was written to {dest} (expected sha256 {expected})."
+            "; ".join(checksum_failures + failures)
+            + f". Nothing was written to {dest} (expected sha256 {expected})."
         )
     raise MissingSourceError(
         f"could not download {dest.name}: " + "; ".join(failures) + f". Download it by hand and place it at "
@@ -128,15 +132,20 @@ def _open(opener: urllib.request.OpenerDirector, url: str, timeout: float) -> An
         if exc.code in RETRY_STATUS:
             raise _RetryableError(f"HTTP {exc.code} {exc.reason}") from None
         raise _PermanentError(f"HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as exc:
-        raise _RetryableError(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise _PermanentError(f"TLS certificate verification failed ({reason.verify_message})") from None
+        raise _RetryableError(f"{type(exc).__name__}: {reason}") from None
 
 
 def _is_html(response: Any) -> bool:
     return response.headers.get_content_type() == "text/html"
 
 
-def _download_once(url: str, dest: Path, sha256: str | None, *, timeout: float, progress: bool, gdrive: bool) -> str:
+def _download_once(
+    url: str, dest: Path, sha256: str | None, *, timeout: float, progress: bool, gdrive: bool
+) -> str:
     """One attempt: open (following a Drive confirm page if needed), stream, verify, rename."""
     opener = _opener()
     response = _open(opener, url, timeout)
@@ -161,7 +170,7 @@ def _gdrive_confirm_url(response: Any, url: str, opener: urllib.request.OpenerDi
     """The download URL behind Google Drive's "can't scan for viruses" page (form, link or cookie token)."""
     try:
         page = response.read(_HTML_LIMIT).decode("utf-8", errors="replace")
-    except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as exc:
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise _RetryableError(f"reading the Google Drive page failed: {exc}") from None
     form = re.search(r'<form[^>]*id="download-form"[^>]*action="([^"]+)"', page)
     if form:
@@ -193,12 +202,14 @@ def _stream_verified(response: Any, dest: Path, sha256: str | None, *, progress:
     with atomic_io.atomic_path(dest) as tmp:
         with (
             open(tmp, "wb") as handle,
-            tqdm(total=length, unit="B", unit_scale=True, desc=dest.name, disable=not progress, file=sys.stderr) as bar,
+            tqdm(
+                total=length, unit="B", unit_scale=True, desc=dest.name, disable=not progress, file=sys.stderr
+            ) as bar,
         ):
             while True:
                 try:
                     chunk = response.read(_CHUNK)
-                except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as exc:
+                except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
                     raise _RetryableError(f"transfer interrupted after {received} bytes: {exc!r}") from None
                 if not chunk:
                     break
@@ -256,10 +267,8 @@ def acquire_weights(
 
 def load_pretrained(
     family_name: str, dest_dir: str | Path, *, lock_path: str | Path | None = None, allow_network: bool = True
-) -> Any:
+) -> nn.Module:
     """Acquire the family's weights (see :func:`acquire_weights`) and load them strictly, in eval mode."""
-    from vpbench.models.registry import load_family_weights
-
     family = get_model_family(family_name)
     lock = Path(lock_path) if lock_path is not None else Path(dest_dir) / LOCK_FILENAME
     path = acquire_weights(family_name, dest_dir, lock_path=lock, allow_network=allow_network)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib import resources
+from io import StringIO
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,17 @@ from scipy import stats
 from vpbench.aggregate import summarise
 from vpbench.errors import ConfigError
 
-PUBLISHED_COLUMNS = ("table", "dataset_or_task", "model", "variant", "method", "metric", "value", "std", "source")
+PUBLISHED_COLUMNS = (
+    "table",
+    "dataset_or_task",
+    "model",
+    "variant",
+    "method",
+    "metric",
+    "value",
+    "std",
+    "source",
+)
 PAPER = "Misra et al., arXiv:2308.14969v3"
 
 DATASET_IDS: dict[str, str] = {
@@ -70,18 +81,20 @@ def load_published(*, map_identifiers: bool = True) -> pd.DataFrame:
     percentage points (``drop_pp``, Table 2's printed drops); a ``-`` in the paper is NaN.
     """
     text = resources.files("vpbench").joinpath("data/published_results.csv").read_text(encoding="utf-8")
-    from io import StringIO
-
     frame = pd.read_csv(StringIO(text), dtype={"value": "float64", "std": "float64", "table": "int64"})
     if tuple(frame.columns) != PUBLISHED_COLUMNS:
-        raise ConfigError(f"published_results.csv has columns {list(frame.columns)}, expected {PUBLISHED_COLUMNS}")
+        raise ConfigError(
+            f"published_results.csv has columns {list(frame.columns)}, expected {PUBLISHED_COLUMNS}"
+        )
     if not map_identifiers:
         return frame
     for column, mapping in IDENTIFIER_MAPS.items():
         unknown = sorted(set(frame[column]) - set(mapping))
         if unknown:
-            raise ConfigError(f"published_results.csv: no vpbench identifier for {column} {unknown}; "
-                              f"known: {sorted(mapping)}")
+            raise ConfigError(
+                f"published_results.csv: no vpbench identifier for {column} {unknown}; "
+                f"known: {sorted(mapping)}"
+            )
         frame[f"paper_{column}"] = frame[column]
         frame[column] = frame[column].map(mapping)
     return frame
@@ -106,19 +119,23 @@ def compare_to_published(
     """Each published accuracy beside the run's mean over seeds (percent), their difference and a verdict.
 
     Rule: tolerance = max(published std, t₀.₉₇₅,ₙ₋₁ · run std) with missing terms as 0; the run agrees
-    (``within_spread``) when |run mean − published| ≤ tolerance. With neither a published std nor two seeds the
-    tolerance is 0 and the verdict is ``spread unknown`` (NA). Only ``shots`` cells are used (the paper's
+    (``within_spread``) when |run mean − published| ≤ tolerance. With neither a published std nor two seeds
+    the tolerance is 0 and the verdict is ``spread unknown`` (NA). Only ``shots`` cells are used (the paper's
     tables are full-data). ``aliases`` renames run identifiers per column before matching, e.g.
     ``{"variant": {"gmp90": "sparse"}}``. Rows without run data have status ``no run``.
     """
     published = load_published() if published is None else published
     targets = published.loc[published["metric"] == "accuracy_pct"].copy()
-    runs = cells_df.loc[cells_df["shots"].astype(str) == str(shots)].rename(columns={"dataset": "dataset_or_task"})
+    runs = cells_df.loc[cells_df["shots"].astype(str) == str(shots)].rename(
+        columns={"dataset": "dataset_or_task"}
+    )
     for column, mapping in (aliases or {}).items():
         column = "dataset_or_task" if column == "dataset" else column
         runs[column] = runs[column].replace(dict(mapping))
-    summary = summarise(runs, KEYS, "accuracy") if not runs.empty else pd.DataFrame(
-        columns=[*KEYS, "mean", "std", "n_seeds", "ci95"]
+    summary = (
+        summarise(runs, KEYS, "accuracy")
+        if not runs.empty
+        else pd.DataFrame(columns=[*KEYS, "mean", "std", "n_seeds", "ci95"])
     )
     summary = summary.rename(columns={"mean": "run_mean", "std": "run_std"})
     summary[["run_mean", "run_std"]] = summary[["run_mean", "run_std"]].astype(float) * 100
@@ -126,20 +143,35 @@ def compare_to_published(
     merged = merged.rename(columns={"value": "published", "std": "published_std"})
     merged["n_seeds"] = merged["n_seeds"].fillna(0).astype("int64")
     merged["difference"] = merged["run_mean"] - merged["published"]
-    run_spread = (_t_quantile(merged["n_seeds"]) * merged["run_std"].to_numpy(dtype=float))
-    merged["tolerance"] = np.fmax(np.nan_to_num(merged["published_std"].to_numpy(dtype=float)),
-                                  np.nan_to_num(run_spread))
+    run_spread = _t_quantile(merged["n_seeds"]) * merged["run_std"].to_numpy(dtype=float)
+    merged["tolerance"] = np.fmax(
+        np.nan_to_num(merged["published_std"].to_numpy(dtype=float)), np.nan_to_num(run_spread)
+    )
     merged["status"] = _status(merged)
     merged["within_spread"] = merged["status"].map({"within": True, "outside": False}).astype("boolean")
-    columns = ["table", *KEYS, "published", "published_std", "run_mean", "run_std", "n_seeds", "difference",
-               "tolerance", "within_spread", "status", "source"]
+    columns = [
+        "table",
+        *KEYS,
+        "published",
+        "published_std",
+        "run_mean",
+        "run_std",
+        "n_seeds",
+        "difference",
+        "tolerance",
+        "within_spread",
+        "status",
+        "source",
+    ]
     return merged[columns].reset_index(drop=True)
 
 
 def _status(merged: pd.DataFrame) -> list[str]:
     """``no published value``, ``no run``, ``spread unknown``, ``within`` or ``outside`` per row."""
     statuses = []
-    for published, run, tolerance in zip(merged["published"], merged["run_mean"], merged["tolerance"], strict=True):
+    for published, run, tolerance in zip(
+        merged["published"], merged["run_mean"], merged["tolerance"], strict=True
+    ):
         if pd.isna(published):
             statuses.append("no published value")
         elif pd.isna(run):
