@@ -6,6 +6,8 @@ rule acquire_weights:
         f"{WEIGHTS_DIR}/{{family}}/acquired.json",
     params:
         download=config.get("download", False),
+    conda:
+        "../envs/vpbench.yaml"
     log:
         "logs/acquire_weights/{family}.log",
     benchmark:
@@ -21,6 +23,8 @@ rule acquire_dataset:
     params:
         root=lambda wildcards: dataset_root(wildcards.dataset),
         download=config.get("download", False),
+    conda:
+        "../envs/vpbench.yaml"
     log:
         "logs/acquire_dataset/{dataset}.log",
     benchmark:

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from vpbench.config_validation import validate_study  # noqa: E402
+from vpbench.figures.render import figure_plan  # noqa: E402
 from vpbench.errors import VpbenchError  # noqa: E402
 from vpbench import study as vpstudy  # noqa: E402
 
@@ -92,4 +93,62 @@ def all_variant_cards():
         f"results/{STUDY}/models/{model}/{variant}/card.json"
         for model, entry in config["models"].items()
         for variant in entry["variants"]
+    ]
+
+
+def checkpoint_dir(wildcards):
+    """Resumable training state of a cell, kept apart from its outputs."""
+    return vpstudy.CHECKPOINT_DIR.format(**wildcards)
+
+FIGURE_PLAN = figure_plan(
+    {model: list(entry["variants"]) for model, entry in config["models"].items()},
+    list(config["datasets"]),
+    list(config["methods"]),
+    [vpstudy.shots_key(shots) for shots in config["shots"]],
+    prompt_history=config["training"].get("save_prompt_history", False),
+)
+CATEGORIES = {
+    "accuracy": "Accuracy",
+    "calibration": "Calibration",
+    "compression_cost": "Compression cost",
+    "label_mapping": "Label mapping",
+    "prompts": "Prompts",
+}
+TABLES = ["accuracy", "table1", "table5", "published_comparison"]
+if "clip_vit_l14" in config["models"]:
+    TABLES.append("table2")
+if "cmr" in config["methods"]:
+    TABLES += ["table3", "table4"]
+
+
+def figure_output(spec):
+    return report(
+        f"results/{STUDY}/figures/{spec.stem}.svg",
+        caption=f"../report/fig_{spec.kind}.rst",
+        category=CATEGORIES[spec.category],
+        subcategory=spec.model,
+        labels={
+            "figure": spec.kind.replace("_", " "),
+            "dataset": spec.dataset or "all",
+            "method": spec.method or "all",
+            "detail": spec.metric or (f"{spec.shots}-shot" if spec.shots else "—"),
+        },
+    )
+
+
+def table_output(name):
+    return report(
+        f"results/{STUDY}/tables/{name}.html",
+        caption=f"../report/table_{name}.rst",
+        category="Tables",
+        labels={"table": name.replace("_", " ")},
+    )
+
+
+def all_targets(wildcards):
+    return [
+        f"results/{STUDY}/tables/cells.parquet",
+        *[f"results/{STUDY}/figures/{spec.stem}.svg" for spec in FIGURE_PLAN],
+        *[f"results/{STUDY}/tables/{name}.html" for name in TABLES],
+        f"results/{STUDY}/tables/models.html",
     ]

@@ -8,6 +8,8 @@ rule build_cache:
         images="resources/cache/{dataset}/{split}-{size}px/images.npy",
         labels="resources/cache/{dataset}/{split}-{size}px/labels.npy",
         manifest="resources/cache/{dataset}/{split}-{size}px/manifest.json",
+    conda:
+        "../envs/vpbench.yaml"
     log:
         "logs/build_cache/{dataset}/{split}-{size}px.log",
     benchmark:
@@ -21,6 +23,8 @@ rule nshot_split:
         manifest=lambda wildcards: f"{cache_dir(wildcards.dataset, 'train')}/manifest.json",
     output:
         "resources/splits/{dataset}/{mode}/{shots}shot-seed{seed}.json",
+    conda:
+        "../envs/vpbench.yaml"
     log:
         "logs/nshot_split/{dataset}/{mode}/{shots}shot-seed{seed}.log",
     benchmark:

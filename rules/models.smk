@@ -9,6 +9,8 @@ rule materialize_variant:
     params:
         spec=lambda wildcards: vpstudy.variant_spec(config, wildcards.model, wildcards.variant),
         canvas=config.get("prompt", {}).get("canvas") or 224,
+    conda:
+        "../envs/vpbench.yaml"
     log:
         "logs/materialize_variant/{study}/{model}/{variant}.log",
     benchmark:

@@ -11,7 +11,9 @@ rule train_cell:
         },
     params:
         cell_dir=cell_dir,
-        checkpoint_dir=lambda wildcards: cell_dir(wildcards).replace("/cells/", "/checkpoints/", 1),
+        checkpoint_dir=checkpoint_dir,
+    conda:
+        "../envs/vpbench.yaml"
     log:
         "logs/train_cell/{study}/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}.log",
     benchmark:

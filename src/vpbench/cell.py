@@ -88,7 +88,8 @@ def build_prompt_model(
             num_sources, num_classes, init=method.mapping_init, remap=method.remap,
             per_target=method.per_target, reduction=method.reduction, seed=cell.seed,
         )  # fmt: skip
-    return VisualPromptModel(prompt, net, head)
+    channels_last = family.kind == "classifier" and any(isinstance(m, torch.nn.Conv2d) for m in net.modules())
+    return VisualPromptModel(prompt, net, head, channels_last=channels_last)
 
 
 def _identity_columns(cell: Cell) -> dict[str, Any]:
@@ -142,7 +143,7 @@ def run_cell(
     data = CellData(
         train_images=torch.from_numpy(np.ascontiguousarray(train_split.images[indices])),
         train_labels=torch.from_numpy(train_split.labels[indices].astype(np.int64)),
-        test_images=torch.from_numpy(np.ascontiguousarray(test_split.images)),
+        test_images=torch.from_numpy(np.array(test_split.images)),
         test_labels=torch.from_numpy(test_split.labels.astype(np.int64)),
         num_classes=len(train_split.class_names),
     )

@@ -14,6 +14,7 @@ from typing import Any
 from vpbench.errors import ConfigError
 
 CELL_DIR = "results/{study}/cells/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}"
+CHECKPOINT_DIR = CELL_DIR.replace("/cells/", "/checkpoints/", 1)
 CELL_FILES = (
     "metrics.parquet",
     "epochs.parquet",

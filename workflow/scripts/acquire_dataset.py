@@ -1,6 +1,11 @@
 """Snakemake adapter: make sure one dataset's raw files are present (pre-staged or downloaded)."""
 
+import sys
 from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
 
 from vpbench import atomic_io
 from vpbench.datasets import acquire

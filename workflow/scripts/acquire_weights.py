@@ -1,6 +1,11 @@
 """Snakemake adapter: fetch or locate one family's checkpoint, verify it, record where it is."""
 
+import sys
 from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
 
 from vpbench import atomic_io
 from vpbench.checksums import sha256_file

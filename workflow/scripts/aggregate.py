@@ -1,6 +1,11 @@
 """Snakemake adapter: concatenate every cell's outputs into the study's tables."""
 
+import sys
 from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
 
 from vpbench.aggregate import aggregate_study
 from vpbench.rule_logging import redirect_to_log

@@ -1,7 +1,12 @@
 """Snakemake adapter: decode and resize one (dataset, split) once into a uint8 cache."""
 
-import json
+import sys
 from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
+import json
 
 from vpbench.datasets import build_cache
 from vpbench.rule_logging import redirect_to_log

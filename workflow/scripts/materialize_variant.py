@@ -1,7 +1,12 @@
 """Snakemake adapter: write one model variant (and its card) from verified registry weights."""
 
-import json
+import sys
 from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
+import json
 
 from vpbench.rule_logging import redirect_to_log
 from vpbench.variant_store import materialize_variant

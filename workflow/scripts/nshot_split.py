@@ -1,6 +1,11 @@
 """Snakemake adapter: choose and store the N-shot training indices of one (dataset, N, seed)."""
 
+import sys
 from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
 
 from vpbench.datasets import load_cache, write_split
 from vpbench.rule_logging import redirect_to_log

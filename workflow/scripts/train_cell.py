@@ -1,6 +1,11 @@
 """Snakemake adapter: train and evaluate one cell, writing all of its outputs or none."""
 
+import sys
 from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
 
 import torch
 

@@ -1,0 +1,27 @@
+"""Snakemake adapter: render every planned figure of the study from its aggregated tables."""
+
+import sys
+from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+
+from vpbench.figures.render import render_study_figures
+from vpbench.rule_logging import redirect_to_log
+
+redirect_to_log(snakemake.log[0])  # noqa: F821
+frames = {name: pd.read_parquet(getattr(snakemake.input, name)) for name in ("cells", "epochs", "classes")}  # noqa: F821
+render_study_figures(
+    frames,
+    Path(snakemake.output[0]).parents[1],  # noqa: F821  (<figures>/<category>/<name>.svg)
+    results_root=Path("results"),
+    mapping_classes=snakemake.params.mapping_classes,  # noqa: F821
+    plan=snakemake.params.plan,  # noqa: F821
+)
