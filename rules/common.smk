@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from vpbench.config_validation import validate_study  # noqa: E402
 from vpbench.figures.render import figure_plan  # noqa: E402
 from vpbench.errors import VpbenchError  # noqa: E402
+from vpbench.methods import get_method  # noqa: E402
 from vpbench import study as vpstudy  # noqa: E402
 
 try:
@@ -70,13 +71,23 @@ def cell_dir(wildcards):
     return vpstudy.CELL_DIR.format(**wildcards)
 
 
+def text_embeddings_file(study, model, variant, dataset, templates):
+    return f"results/{study}/text/{model}/{variant}/{dataset}-{templates}.pt"
+
+
 def cell_inputs(wildcards):
-    return {
+    inputs = {
         "card": f"results/{wildcards.study}/models/{wildcards.model}/{wildcards.variant}/card.json",
         "train": f"{cache_dir(wildcards.dataset, 'train')}/manifest.json",
         "test": f"{cache_dir(wildcards.dataset, 'test')}/manifest.json",
         "split": split_file(wildcards.dataset, wildcards.shots, wildcards.seed),
     }
+    method = get_method(wildcards.method)
+    if method.text_templates:  # CLIP methods read cached text embeddings, computed once per variant
+        inputs["text"] = text_embeddings_file(
+            wildcards.study, wildcards.model, wildcards.variant, wildcards.dataset, method.text_templates
+        )
+    return inputs
 
 
 def variant_weights(wildcards):

@@ -22,13 +22,12 @@ import torch
 
 import vpbench
 from vpbench import atomic_io, metrics
+from vpbench.cell_builders import BuildContext, get_builder
 from vpbench.checkpointing import CheckpointStore
 from vpbench.datasets import load_cache, load_split
 from vpbench.methods import get_method
 from vpbench.models import get_model_family
-from vpbench.models.imagenet import imagenet_class_names
-from vpbench.output_mapping import IndexMapping, LinearMapping
-from vpbench.prompts import PROMPTS
+from vpbench.output_mapping import LinearMapping
 from vpbench.study import Cell, batch_size_for
 from vpbench.training import CellData, TrainSettings, VisualPromptModel, train_visual_prompt
 from vpbench.variant_store import load_variant_model
@@ -64,32 +63,6 @@ def train_settings(config: Mapping[str, Any], cell: Cell) -> TrainSettings:
         seed=cell.seed,
         save_prompt_history=bool(training.get("save_prompt_history", False)),
     )
-
-
-def build_prompt_model(
-    net: torch.nn.Module, family_name: str, cell: Cell, input_size: int, num_classes: int, canvas: int | None
-) -> VisualPromptModel:
-    """Assemble prompt → frozen classifier → output mapping for an image VP method."""
-    method = get_method(cell.method)
-    family = get_model_family(family_name)
-    generator = torch.Generator().manual_seed(cell.seed)
-    prompt_cls = PROMPTS[method.prompt]
-    if method.prompt == "padding":
-        prompt = prompt_cls(canvas or family.input_size, input_size, family.mean, family.std)
-    elif method.prompt == "pad_prompter":
-        prompt = prompt_cls(input_size, family.mean, family.std, generator=generator)
-    else:
-        prompt = prompt_cls(input_size, family.mean, family.std)
-    num_sources = 1000
-    if method.mapping == "linear":
-        head = LinearMapping(num_sources, num_classes)
-    else:
-        head = IndexMapping(
-            num_sources, num_classes, init=method.mapping_init, remap=method.remap,
-            per_target=method.per_target, reduction=method.reduction, seed=cell.seed,
-        )  # fmt: skip
-    channels_last = family.kind == "classifier" and any(isinstance(m, torch.nn.Conv2d) for m in net.modules())
-    return VisualPromptModel(prompt, net, head, channels_last=channels_last)
 
 
 def _identity_columns(cell: Cell) -> dict[str, Any]:
@@ -130,6 +103,7 @@ def run_cell(
     split_path: Path,
     out_dir: Path,
     checkpoint_dir: Path,
+    extra_inputs: Mapping[str, Path] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate one cell and write its outputs; returns the metrics row."""
@@ -140,17 +114,13 @@ def run_cell(
     train_split, test_split = load_cache(train_cache, verify=True), load_cache(test_cache, verify=True)
     split = load_split(split_path, labels=train_split.labels)
     indices = np.asarray(split.indices, dtype=np.int64)
-    data = CellData(
-        train_images=torch.from_numpy(np.ascontiguousarray(train_split.images[indices])),
-        train_labels=torch.from_numpy(train_split.labels[indices].astype(np.int64)),
-        test_images=torch.from_numpy(np.array(test_split.images)),
-        test_labels=torch.from_numpy(test_split.labels.astype(np.int64)),
-        num_classes=len(train_split.class_names),
-    )
-    input_size = int(train_split.images.shape[-1])
-    vp = build_prompt_model(
-        net, card["family"], cell, input_size, data.num_classes, config.get("prompt", {}).get("canvas")
-    )
+    method = get_method(cell.method)
+    context = BuildContext(
+        config, cell, method, get_model_family(card["family"]), net, card, train_split, test_split, indices,
+        dict(extra_inputs or {}),
+    )  # fmt: skip
+    setup = get_builder(method.builder)(context)
+    vp, data = setup.model, setup.data
     settings = train_settings(config, cell)
     load_seconds = time.perf_counter() - started
 
@@ -197,7 +167,9 @@ def run_cell(
         "wall_eval_s": outcome.timings["eval"] + (time.perf_counter() - tick),
         "vpbench_version": vpbench.__version__,
     }
-    classes = _class_table(identity, vp, outcome.test_logits, data, train_split.class_names)
+    classes = _class_table(
+        identity, vp, outcome.test_logits, data, train_split.class_names, setup.source_names
+    )
     probs = torch.softmax(outcome.test_logits.double(), dim=1).numpy().astype(np.float16)
     write_started = time.perf_counter()
     files = {
@@ -223,12 +195,16 @@ def run_cell(
 
 
 def _class_table(
-    identity: dict[str, Any], vp: VisualPromptModel, logits: torch.Tensor, data: CellData, names: list[str]
+    identity: dict[str, Any],
+    vp: VisualPromptModel,
+    logits: torch.Tensor,
+    data: CellData,
+    names: list[str],
+    source_names: list[str],
 ) -> pd.DataFrame:
     per_class = metrics.per_class_accuracy(logits, data.test_labels, data.num_classes)
     counts = np.bincount(data.test_labels.numpy(), minlength=data.num_classes)
     sources = vp.head.first_sources().cpu().numpy()
-    source_names = imagenet_class_names()
     linear = isinstance(vp.head, LinearMapping)
     return pd.DataFrame(
         [

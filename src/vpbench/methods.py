@@ -31,6 +31,7 @@ class VPMethod:
     warmup_steps: int = 0
     model_kinds: tuple[str, ...] = ("classifier",)
     text_templates: str | None = None  # CLIP: "bahng" (one template) or "ilm_tp" (81 templates)
+    builder: str = "image"  # key of vpbench.cell_builders.CELL_BUILDERS: how a cell's parts are assembled
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +110,7 @@ register_method(
         warmup_steps=1000,
         model_kinds=("clip",),
         text_templates="bahng",
+        builder="clip",
         description="Bahng et al. VP on CLIP: random-normal 30-px pad, one text template, no label mapping",
     )
 )
@@ -124,6 +126,23 @@ register_method(
         schedule="cosine",
         model_kinds=("clip",),
         text_templates="ilm_tp",
+        builder="clip",
         description="ILM-TP-VP on CLIP: zero-init 30-px frame, ILM over 81 templates × C class texts",
+    )
+)
+register_method(
+    VPMethod(
+        name="cmr",
+        prompt="token_program",
+        mapping="index",
+        mapping_init="round_robin",
+        per_target=10,
+        reduction="max",
+        optimizer="adam",
+        lr=0.001,
+        schedule="constant",
+        builder="cross_modal",
+        description="Cross-modal reprogramming (Neekhara et al.): token patches tiled on the canvas, "
+        "m ImageNet labels per class assigned round-robin from a random image's logit order",
     )
 )

@@ -3,6 +3,7 @@
 - ``multistep``: ILM-VP's MultiStepLR, milestones ⌊0.5E⌋ and ⌊0.72E⌋, γ = 0.1, stepped once per epoch (§3).
 - ``warmup_cosine``: Bahng et al.'s per-step linear warm-up over W steps then cosine to 0 (§5.2).
 - ``cosine``: ILM-TP-VP's ``CosineAnnealingLR(T_max = E × iterations)`` stepped per iteration (§5.3).
+- ``constant``: Neekhara et al.'s cross-modal reprogramming (plain Adam, §7).
 """
 
 from __future__ import annotations
@@ -62,4 +63,13 @@ def _cosine(schedule: Schedule, epoch: int, step: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * global_step / max(schedule.total_steps, 1))) * schedule.base_lr
 
 
-SCHEDULES = {"multistep": _multistep, "warmup_cosine": _warmup_cosine, "cosine": _cosine}
+def _constant(schedule: Schedule, _epoch: int, _step: int) -> float:
+    return schedule.base_lr
+
+
+SCHEDULES = {
+    "multistep": _multistep,
+    "warmup_cosine": _warmup_cosine,
+    "cosine": _cosine,
+    "constant": _constant,
+}

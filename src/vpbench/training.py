@@ -48,13 +48,15 @@ class TrainSettings:
 
 @dataclass
 class CellData:
-    """A cell's images as uint8 tensors (N×3×H×W) with int64 labels; pixels become [0,1] per batch."""
+    """A cell's inputs with int64 labels: uint8 images N×3×H×W (``image``; pixels become [0,1] per batch)
+    or int64 token ids N×L (``tokens``, passed through as they are)."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
     num_classes: int
+    input_kind: str = "image"
 
 
 class VisualPromptModel(nn.Module):
@@ -109,8 +111,10 @@ class TrainOutcome:
     precision: str = "fp32"
 
 
-def _to_unit(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return batch.to(device, non_blocking=True).float().div_(255.0)
+def _to_input(batch: torch.Tensor, device: torch.device, kind: str = "image") -> torch.Tensor:
+    """uint8 pixels → float in [0,1]; token ids stay int64."""
+    batch = batch.to(device, non_blocking=True)
+    return batch if kind == "tokens" else batch.float().div_(255.0)
 
 
 def _batches(count: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
@@ -133,12 +137,17 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
 
 @torch.inference_mode()
 def predict_logits(
-    model: VisualPromptModel, images: torch.Tensor, batch_size: int, device: torch.device, mapped: bool = True
+    model: VisualPromptModel,
+    images: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    mapped: bool = True,
+    kind: str = "image",
 ) -> torch.Tensor:
-    """Mapped (or source) logits of every image, fp32, batched, on the CPU."""
+    """Mapped (or source) logits of every input, fp32, batched, on the CPU."""
     outputs = []
     for index in _batches(len(images), batch_size):
-        x = _to_unit(images[index], device)
+        x = _to_input(images[index], device, kind)
         logits = model(x) if mapped else model.source_logits(x)
         outputs.append(logits.float().cpu())
     return torch.cat(outputs) if outputs else torch.empty(0, model.head.num_targets)
@@ -151,11 +160,12 @@ def frequency_counts(
     labels: torch.Tensor,
     batch_size: int,
     device: torch.device,
+    kind: str = "image",
 ) -> torch.Tensor:
     """S×C counts of (source argmax, target label) under the current prompt; no N×S logits are kept."""
     counter = label_mapping.PredictionCounter(model.head.num_sources, model.head.num_targets)
     for index in _batches(len(images), batch_size):
-        source_logits = model.source_logits(_to_unit(images[index], device)).float()
+        source_logits = model.source_logits(_to_input(images[index], device, kind)).float()
         counter.update(source_logits.cpu(), labels[index])
     return counter.counts
 
@@ -233,8 +243,9 @@ def train_visual_prompt(
                 model.eval()
                 if model.head.needs_remap(epoch):
                     counts = frequency_counts(
-                        model, data.train_images, data.train_labels, settings.eval_batch_size, device
-                    )
+                        model, data.train_images, data.train_labels, settings.eval_batch_size, device,
+                        data.input_kind,
+                    )  # fmt: skip
                     running["changes"] = model.head.remap_from_counts(counts.to(device))
                 running["lr"] = schedule.lr(epoch, 0)
                 timings["mapping"] += time.perf_counter() - tick
@@ -247,8 +258,11 @@ def train_visual_prompt(
                 for group in optimizer.param_groups:
                     group["lr"] = schedule.lr(epoch, step)
                 with _autocast(device, settings.amp):
-                    logits = model(_to_unit(train_images[index], device))
+                    logits = model(_to_input(train_images[index], device, data.input_kind))
                     loss = F.cross_entropy(logits.float(), train_labels[index])
+                    penalty = getattr(model.prompt, "penalty", None)
+                    if penalty is not None:  # e.g. cross-modal reprogramming's L2 on the program
+                        loss = loss + penalty()
                 if not torch.isfinite(loss):
                     raise NumericalError(f"{label}: non-finite training loss at epoch {epoch}, step {step}")
                 optimizer.zero_grad(set_to_none=True)
@@ -277,7 +291,9 @@ def train_visual_prompt(
             if settings.eval_every and (epoch + 1) % settings.eval_every == 0 and epoch + 1 < settings.epochs:
                 tick = time.perf_counter()
                 model.eval()
-                test_logits = predict_logits(model, data.test_images, settings.eval_batch_size, device)
+                test_logits = predict_logits(
+                    model, data.test_images, settings.eval_batch_size, device, kind=data.input_kind
+                )
                 row["eval_accuracy"] = float((test_logits.argmax(1) == data.test_labels).float().mean())
                 timings["eval"] += time.perf_counter() - tick
             history.append(row)
@@ -294,8 +310,12 @@ def train_visual_prompt(
 
     tick = time.perf_counter()
     model.eval()
-    test_logits = predict_logits(model, data.test_images, settings.eval_batch_size, device)
-    train_logits = predict_logits(model, data.train_images, settings.eval_batch_size, device)
+    test_logits = predict_logits(
+        model, data.test_images, settings.eval_batch_size, device, kind=data.input_kind
+    )
+    train_logits = predict_logits(
+        model, data.train_images, settings.eval_batch_size, device, kind=data.input_kind
+    )
     timings["eval"] += time.perf_counter() - tick
     return TrainOutcome(
         history=history,

@@ -26,4 +26,9 @@ run_cell(
     split_path=Path(snakemake.input.split),  # noqa: F821
     out_dir=Path(snakemake.params.cell_dir),  # noqa: F821
     checkpoint_dir=Path(snakemake.params.checkpoint_dir),  # noqa: F821
+    extra_inputs={
+        name: Path(path)
+        for name, path in snakemake.input.items()  # noqa: F821
+        if name not in ("card", "train", "test", "split")
+    },
 )
