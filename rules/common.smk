@@ -12,6 +12,7 @@ from vpbench.config_validation import validate_study  # noqa: E402
 from vpbench.figures.render import figure_plan  # noqa: E402
 from vpbench.errors import VpbenchError  # noqa: E402
 from vpbench.methods import get_method  # noqa: E402
+from vpbench.models import get_model_family  # noqa: E402
 from vpbench import study as vpstudy  # noqa: E402
 
 try:
@@ -48,6 +49,7 @@ wildcard_constraints:
     seed=r"\d+",
     split="train|test",
     size=r"\d+",
+    resize="square|clip",
     mode="vpbench|paper",
 
 
@@ -59,8 +61,9 @@ def dataset_root(dataset):
     return vpstudy.dataset_root(config, dataset)
 
 
-def cache_dir(dataset, split):
-    return f"resources/cache/{dataset}/{split}-{vpstudy.dataset_input_size(config, dataset)}px"
+def cache_dir(dataset, split, size=None, resize="square"):
+    size = size or vpstudy.dataset_input_size(config, dataset)
+    return f"resources/cache/{dataset}/{split}-{size}px-{resize}"
 
 
 def split_file(dataset, shots, seed):
@@ -76,13 +79,17 @@ def text_embeddings_file(study, model, variant, dataset, templates):
 
 
 def cell_inputs(wildcards):
+    method = get_method(wildcards.method)
+    size, resize = None, "square"
+    if method.builder == "clip":  # CLIP's own preprocessing at the variant's input size (224 or 336)
+        family = vpstudy.variant_spec(config, wildcards.model, wildcards.variant)["family"]
+        size, resize = get_model_family(family).input_size, "clip"
     inputs = {
         "card": f"results/{wildcards.study}/models/{wildcards.model}/{wildcards.variant}/card.json",
-        "train": f"{cache_dir(wildcards.dataset, 'train')}/manifest.json",
-        "test": f"{cache_dir(wildcards.dataset, 'test')}/manifest.json",
+        "train": f"{cache_dir(wildcards.dataset, 'train', size, resize)}/manifest.json",
+        "test": f"{cache_dir(wildcards.dataset, 'test', size, resize)}/manifest.json",
         "split": split_file(wildcards.dataset, wildcards.shots, wildcards.seed),
     }
-    method = get_method(wildcards.method)
     if method.text_templates:  # CLIP methods read cached text embeddings, computed once per variant
         inputs["text"] = text_embeddings_file(
             wildcards.study, wildcards.model, wildcards.variant, wildcards.dataset, method.text_templates

@@ -5,15 +5,15 @@ rule build_cache:
     input:
         "resources/acquired/{dataset}.json",
     output:
-        images="resources/cache/{dataset}/{split}-{size}px/images.npy",
-        labels="resources/cache/{dataset}/{split}-{size}px/labels.npy",
-        manifest="resources/cache/{dataset}/{split}-{size}px/manifest.json",
+        images="resources/cache/{dataset}/{split}-{size}px-{resize}/images.npy",
+        labels="resources/cache/{dataset}/{split}-{size}px-{resize}/labels.npy",
+        manifest="resources/cache/{dataset}/{split}-{size}px-{resize}/manifest.json",
     conda:
         "../envs/vpbench.yaml"
     log:
-        "logs/build_cache/{dataset}/{split}-{size}px.log",
+        "logs/build_cache/{dataset}/{split}-{size}px-{resize}.log",
     benchmark:
-        "logs/benchmarks/build_cache/{dataset}/{split}-{size}px.tsv"
+        "logs/benchmarks/build_cache/{dataset}/{split}-{size}px-{resize}.tsv"
     script:
         "../workflow/scripts/build_cache.py"
 

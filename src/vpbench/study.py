@@ -115,6 +115,7 @@ def expand_cells(config: Mapping[str, Any]) -> list[Cell]:
     from vpbench.models import get_model_family
 
     study = config["study"]
+    excluded = [dict(rule) for rule in config.get("exclude", [])]
     shots = _unique([shots_key(s) for s in config["shots"]], "shots")
     seeds = _unique([int(s) for s in config["seeds"]], "seeds")
     methods = _unique(config["methods"], "methods")
@@ -124,8 +125,16 @@ def expand_cells(config: Mapping[str, Any]) -> list[Cell]:
         if kind not in get_method(method).model_kinds:
             continue
         for variant, n, seed in itertools.product(config["models"][model]["variants"], shots, seeds):
-            cells.append(Cell(study, dataset, model, variant, method, n, seed))
+            cell = Cell(study, dataset, model, variant, method, n, seed)
+            if not any(_matches(cell, rule) for rule in excluded):
+                cells.append(cell)
     return sorted(cells)
+
+
+def _matches(cell: Cell, rule: Mapping[str, Any]) -> bool:
+    """Whether ``cell`` falls under an ``exclude`` entry (every key given must match)."""
+    return all(str(getattr(cell, key)) == str(shots_key(value) if key == "shots" else value)
+               for key, value in rule.items())  # fmt: skip
 
 
 def dataset_root(config: Mapping[str, Any], dataset: str) -> str:

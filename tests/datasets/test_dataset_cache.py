@@ -69,7 +69,7 @@ def test_a_failed_rebuild_leaves_no_manifest(cifar_cache, monkeypatch):
     def broken_resize(image, size):
         raise OSError("decoder crashed")
 
-    monkeypatch.setattr(cache_module, "resize_like_torchvision", broken_resize)
+    monkeypatch.setitem(cache_module.RESIZERS, "square", (broken_resize, "broken"))
     with pytest.raises(OSError, match="decoder crashed"):
         build_cache("cifar10", "train", folder.parent / "data", folder, verify_md5=False, progress=False)
     assert not (folder / "manifest.json").exists()

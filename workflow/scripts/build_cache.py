@@ -19,4 +19,5 @@ build_cache(
     Path(acquired["root"]),
     Path(snakemake.output.manifest).parent,  # noqa: F821
     input_size=int(snakemake.wildcards.size),  # noqa: F821
+    resize=snakemake.wildcards.resize,  # noqa: F821
 )

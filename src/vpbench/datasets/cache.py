@@ -39,6 +39,25 @@ def resize_like_torchvision(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
 
 
+def resize_like_clip(image: Image.Image, size: int) -> np.ndarray:
+    """CLIP's preprocessing before normalisation: RGB, bicubic resize of the shorter side, centre crop."""
+    image = to_rgb(image)
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.resize(
+        (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
+    )
+    left, top = (resized.size[0] - size) // 2, (resized.size[1] - size) // 2
+    cropped = resized.crop((left, top, left + size, top + size))
+    return np.asarray(cropped, dtype=np.uint8).transpose(2, 0, 1)
+
+
+CLIP_RESIZE_RULE = (
+    "CLIP: RGB, bicubic resize of the shorter side to S, centre crop S×S (= clip._transform before ToTensor)"
+)
+RESIZERS = {"square": (resize_like_torchvision, RESIZE_RULE), "clip": (resize_like_clip, CLIP_RESIZE_RULE)}
+
+
 def _limited_positions(labels: np.ndarray, limit_per_class: int | None) -> np.ndarray:
     """All positions, or the first ``limit_per_class`` of each class in split order (smoke runs, tests)."""
     if limit_per_class is None:
@@ -60,12 +79,17 @@ def build_cache(
     verify_md5: bool = True,
     progress: bool = True,
     limit_per_class: int | None = None,
+    resize: str = "square",
 ) -> dict[str, Any]:
     """Decode, resize and store one split of a registered dataset; return the manifest written.
 
-    ``input_size`` overrides the registry's size; ``limit_per_class`` keeps only the first images of each
-    class (recorded in the manifest) for smoke runs and tests.
+    ``input_size`` overrides the registry's size; ``resize`` is ``square`` (ILM-VP: squash to S×S) or
+    ``clip`` (CLIP's bicubic shorter side + centre crop); ``limit_per_class`` keeps only the first images of
+    each class (recorded in the manifest) for smoke runs and tests.
     """
+    if resize not in RESIZERS:
+        raise ConfigError(f"unknown resize rule {resize!r}; allowed: {', '.join(RESIZERS)}")
+    resize_image, resize_rule = RESIZERS[resize]
     spec = get_dataset(name)
     size = spec.input_size if input_size is None else int(input_size)
     if size < 1:
@@ -83,7 +107,7 @@ def build_cache(
         )
         with progress_bar(total=len(positions), desc=f"cache {name}/{split}", enabled=progress) as bar:
             for row, position in enumerate(positions):
-                images[row] = resize_like_torchvision(source.load_image(int(position)), size)
+                images[row] = resize_image(source.load_image(int(position)), size)
                 bar.update(1)
         images.flush()
         del images
@@ -100,7 +124,7 @@ def build_cache(
         "class_names": list(spec.class_names()),
         "class_counts": np.bincount(labels, minlength=spec.num_classes).tolist(),
         "split_policy": spec.split_policy,
-        "resize": RESIZE_RULE,
+        "resize": resize_rule,
         "limit_per_class": limit_per_class,
         "sha256": {
             IMAGES_FILE: sha256_file(out_dir / IMAGES_FILE),
