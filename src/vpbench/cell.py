@@ -28,7 +28,7 @@ from vpbench.datasets import load_cache, load_split
 from vpbench.methods import get_method
 from vpbench.models import get_model_family
 from vpbench.output_mapping import LinearMapping
-from vpbench.study import Cell, batch_size_for
+from vpbench.study import Cell, batch_size_for, training_for
 from vpbench.training import CellData, TrainSettings, VisualPromptModel, train_visual_prompt
 from vpbench.variant_store import load_variant_model
 
@@ -45,10 +45,10 @@ def resolve_device(requested: str) -> torch.device:
 def train_settings(config: Mapping[str, Any], cell: Cell) -> TrainSettings:
     """Resolve a cell's optimisation from the method's published recipe and the study's overrides."""
     method = get_method(cell.method)
-    training = config["training"]
+    training = training_for(config, cell.method)
     return TrainSettings(
         epochs=int(training["epochs"]),
-        batch_size=batch_size_for(config, cell.shots),
+        batch_size=batch_size_for({"training": training}, cell.shots),
         optimizer=method.optimizer,
         lr=float(training.get("lr") or method.lr),
         momentum=method.momentum,
@@ -62,6 +62,7 @@ def train_settings(config: Mapping[str, Any], cell: Cell) -> TrainSettings:
         amp=bool(training.get("amp", True)),
         seed=cell.seed,
         save_prompt_history=bool(training.get("save_prompt_history", False)),
+        max_steps=training.get("max_steps"),
     )
 
 

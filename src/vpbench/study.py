@@ -77,6 +77,13 @@ def _unique(values: Iterable[Any], key: str) -> list[Any]:
     return values
 
 
+def training_for(config: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """The study's training section with the method's ``method_overrides`` entry applied on top."""
+    training = {k: v for k, v in config["training"].items() if k != "method_overrides"}
+    training.update((config["training"].get("method_overrides") or {}).get(method) or {})
+    return training
+
+
 def batch_size_for(config: Mapping[str, Any], shots: str) -> int:
     """The study's batch size for an N-shot (paper Table 5 by default)."""
     table = {shots_key(k): int(v) for k, v in config["training"]["batch_size"].items()}
@@ -194,6 +201,11 @@ def check_study(config: Mapping[str, Any]) -> list[Cell]:
     cells = expand_cells(config)
     if not cells:
         raise ConfigError("the study has no cells: no (model, method) pair shares a model kind")
-    for shots in {cell.shots for cell in cells}:
-        batch_size_for(config, shots)
+    for method in config["training"].get("method_overrides") or {}:
+        try:
+            get_method(method)
+        except ConfigError as exc:
+            raise ConfigError(f"training.method_overrides: {exc}") from None
+    for cell in cells:
+        batch_size_for({"training": training_for(config, cell.method)}, cell.shots)
     return cells

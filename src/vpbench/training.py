@@ -44,6 +44,7 @@ class TrainSettings:
     amp: bool = True
     seed: int = 0
     save_prompt_history: bool = False
+    max_steps: int | None = None  # total optimiser-step budget (e.g. cross-modal runs); None = all epochs
 
 
 @dataclass
@@ -199,8 +200,11 @@ def train_visual_prompt(
     model.to(device)
     train_count = len(data.train_labels)
     steps_per_epoch = math.ceil(train_count / settings.batch_size)
+    epochs = settings.epochs
+    if settings.max_steps is not None:  # an iteration budget ends training at an epoch boundary or inside one
+        epochs = min(epochs, math.ceil(settings.max_steps / steps_per_epoch))
     schedule = Schedule(
-        settings.schedule, settings.lr, settings.epochs, steps_per_epoch,
+        settings.schedule, settings.lr, epochs, steps_per_epoch,
         settings.milestones, settings.gamma, settings.warmup_steps,
     )  # fmt: skip
     optimizer = _make_optimizer(model.trainable_parameters(), settings)
@@ -235,9 +239,9 @@ def train_visual_prompt(
             "prompt_history": torch.stack(prompts) if prompts else torch.empty(0),
         }
 
-    bar = progress_bar(total=settings.epochs, initial=epoch, desc=label, enabled=progress)
+    bar = progress_bar(total=epochs, initial=epoch, desc=label, enabled=progress)
     with PreemptionGuard() as guard:
-        while epoch < settings.epochs:
+        while epoch < epochs:
             if step == 0:
                 tick = time.perf_counter()
                 model.eval()
@@ -253,7 +257,10 @@ def train_visual_prompt(
             model.train()
             order = epoch_order(train_count, settings.seed, epoch)
             batches = list(_batches(train_count, settings.batch_size, order))
-            while step < len(batches):
+            budget = len(batches)
+            if settings.max_steps is not None:
+                budget = min(budget, settings.max_steps - epoch * steps_per_epoch)
+            while step < budget:
                 index = batches[step].to(device)
                 for group in optimizer.param_groups:
                     group["lr"] = schedule.lr(epoch, step)
@@ -288,7 +295,7 @@ def train_visual_prompt(
                 "mapping_changes": int(running["changes"]),
                 "eval_accuracy": math.nan,
             }
-            if settings.eval_every and (epoch + 1) % settings.eval_every == 0 and epoch + 1 < settings.epochs:
+            if settings.eval_every and (epoch + 1) % settings.eval_every == 0 and epoch + 1 < epochs:
                 tick = time.perf_counter()
                 model.eval()
                 test_logits = predict_logits(
