@@ -25,6 +25,7 @@ from vpbench import atomic_io, metrics
 from vpbench.cell_builders import BuildContext, get_builder
 from vpbench.checkpointing import CheckpointStore
 from vpbench.datasets import load_cache, load_split
+from vpbench.errors import CacheCorruptError, ChecksumError
 from vpbench.methods import get_method
 from vpbench.models import get_model_family
 from vpbench.output_mapping import LinearMapping
@@ -64,6 +65,26 @@ def train_settings(config: Mapping[str, Any], cell: Cell) -> TrainSettings:
         save_prompt_history=bool(training.get("save_prompt_history", False)),
         max_steps=training.get("max_steps"),
     )
+
+
+def _load_verified_inputs(variant_dir: Path, train_cache: Path, test_cache: Path) -> tuple:
+    """Load the variant and both caches, checksums first. A corrupt one loses its manifest (or card), so
+    the next ``snakemake`` run rebuilds it instead of reusing it, and this cell fails saying so."""
+    try:
+        net, card = load_variant_model(variant_dir)
+    except ChecksumError as error:
+        (Path(variant_dir) / "card.json").unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{error} The variant's card was removed; rerun to rebuild {variant_dir}."
+        ) from None
+    caches = []
+    for cache in (train_cache, test_cache):
+        try:
+            caches.append(load_cache(cache, verify=True))
+        except CacheCorruptError as error:
+            (Path(cache) / "manifest.json").unlink(missing_ok=True)
+            raise CacheCorruptError(f"{error} Its manifest was removed; rerun to rebuild {cache}.") from None
+    return net, card, caches[0], caches[1]
 
 
 def _identity_columns(cell: Cell) -> dict[str, Any]:
@@ -111,8 +132,7 @@ def run_cell(
     started = time.perf_counter()
     torch.manual_seed(cell.seed)
     device = resolve_device(config.get("device", "auto"))
-    net, card = load_variant_model(variant_dir)
-    train_split, test_split = load_cache(train_cache, verify=True), load_cache(test_cache, verify=True)
+    net, card, train_split, test_split = _load_verified_inputs(variant_dir, train_cache, test_cache)
     split = load_split(split_path, labels=train_split.labels)
     indices = np.asarray(split.indices, dtype=np.int64)
     method = get_method(cell.method)
