@@ -192,3 +192,70 @@ def test_prompt_history_and_norms_are_recorded_per_epoch():
         pytest.approx(0.001),
         pytest.approx(0.001),
     ]  # E=6: milestones 3, 4
+
+
+def _pack_models(shared: bool):
+    """ILM (seed 1), RLM (seed 2) and FullyMap (seed 3) on one shared frozen model (or three copies)."""
+    models = [tiny_vp_model("ilm", 1), tiny_vp_model("rlm", 2), tiny_vp_model("fullymap", 3)]
+    if shared:
+        for model in models[1:]:
+            model.source_model = models[0].source_model
+    return models
+
+
+def test_packed_cells_train_exactly_as_they_would_alone():
+    """Packing changes only how batches are grouped: histories, maps and logits match single runs."""
+    data_small, data_large = colour_data(train_per_class=3), colour_data(train_per_class=10)
+    datas = [data_large, data_small, data_large]  # different steps per epoch inside one pack
+    seeds = [1, 2, 3]
+    alone = [
+        train_visual_prompt(model, data, settings(seed=seed), device=CPU, progress=False)
+        for model, data, seed in zip(_pack_models(shared=False), datas, seeds, strict=True)
+    ]
+    members = [
+        training.PackMember(model, data, settings(seed=seed), label=f"cell{seed}")
+        for model, data, seed in zip(_pack_models(shared=True), datas, seeds, strict=True)
+    ]
+    packed = training.train_pack(members, device=CPU, progress=False)
+    for single, together in zip(alone, packed, strict=True):
+        a, b = pd.DataFrame(single.history), pd.DataFrame(together.history)
+        pd.testing.assert_frame_equal(a, b, rtol=1e-4, atol=1e-5)  # batched kernels may round differently
+        torch.testing.assert_close(single.test_logits, together.test_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_a_pack_resumes_each_cell_from_its_own_checkpoint(tmp_path, monkeypatch):
+    data = colour_data()
+    reference = training.train_pack(
+        [
+            training.PackMember(m, data, settings(seed=s))
+            for m, s in zip(_pack_models(True), [1, 2, 3], strict=True)
+        ],
+        device=CPU,
+        progress=False,
+    )
+    stores = [CheckpointStore(tmp_path / f"c{i}") for i in range(3)]
+    calls = {"n": 0}
+    original = training._packed_step
+
+    def stop_after_five(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise _InterruptError
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_packed_step", stop_after_five)
+    members = [
+        training.PackMember(m, data, settings(seed=s), store)
+        for m, s, store in zip(_pack_models(True), [1, 2, 3], stores, strict=True)
+    ]
+    with pytest.raises(_InterruptError):
+        training.train_pack(members, device=CPU, progress=False)
+    monkeypatch.setattr(training, "_packed_step", original)
+    members = [
+        training.PackMember(m, data, settings(seed=s), store)
+        for m, s, store in zip(_pack_models(True), [1, 2, 3], stores, strict=True)
+    ]
+    resumed = training.train_pack(members, device=CPU, progress=False)
+    for first, second in zip(reference, resumed, strict=True):
+        assert same_history(first.history, second.history)
+        assert torch.equal(first.test_logits, second.test_logits)

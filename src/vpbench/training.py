@@ -22,7 +22,7 @@ from vpbench import label_mapping
 from vpbench.checkpointing import CheckpointStore, PreemptedError, PreemptionGuard
 from vpbench.errors import NumericalError
 from vpbench.progress import progress_bar
-from vpbench.schedules import Schedule
+from vpbench.training_state import CellRun, epoch_order  # noqa: F401  (epoch_order is part of the API)
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,15 @@ class VisualPromptModel(nn.Module):
             params += list(self.head.parameters())
         return params
 
-    def source_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits over the S source classes for [0,1] images."""
-        prompted = self.prompt(images)
+    def source_forward(self, prompted: torch.Tensor) -> torch.Tensor:
+        """The frozen model on already-prompted inputs (shared by every cell of a pack)."""
         if self.channels_last:
             prompted = prompted.contiguous(memory_format=torch.channels_last)
         return self.source_model(prompted)
+
+    def source_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits over the S source classes for [0,1] images (or token ids)."""
+        return self.source_forward(self.prompt(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Mapped logits over the C target classes."""
@@ -121,12 +124,6 @@ def _to_input(batch: torch.Tensor, device: torch.device, kind: str = "image") ->
 def _batches(count: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
     indices = order if order is not None else torch.arange(count)
     yield from torch.split(indices, batch_size)
-
-
-def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled sample order of one epoch: a pure function of (seed, epoch), so resume is exact."""
-    generator = torch.Generator().manual_seed(1_000_003 * (seed + 1) + epoch)
-    return torch.randperm(count, generator=generator)
 
 
 def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -171,19 +168,15 @@ def frequency_counts(
     return counter.counts
 
 
-def _make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
-    if settings.optimizer == "adam":
-        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    if settings.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
-        )
-    raise ValueError(f"unknown optimizer {settings.optimizer!r}; allowed: adam, sgd")
+@dataclass
+class PackMember:
+    """One cell inside a pack: its model (sharing the pack's frozen source model), data and settings."""
 
-
-def _effective_prompt(model: VisualPromptModel) -> torch.Tensor:
-    with torch.no_grad():
-        return model.prompt.effective().detach().float().cpu()
+    model: VisualPromptModel
+    data: CellData
+    settings: TrainSettings
+    store: CheckpointStore | None = None
+    label: str = "cell"
 
 
 def train_visual_prompt(
@@ -196,139 +189,130 @@ def train_visual_prompt(
     label: str = "cell",
     progress: bool = True,
 ) -> TrainOutcome:
-    """Train ``model``'s prompt on ``data`` and evaluate once at the end; resumes from ``store``."""
-    model.to(device)
-    train_count = len(data.train_labels)
-    steps_per_epoch = math.ceil(train_count / settings.batch_size)
-    epochs = settings.epochs
-    if settings.max_steps is not None:  # an iteration budget ends training at an epoch boundary or inside one
-        epochs = min(epochs, math.ceil(settings.max_steps / steps_per_epoch))
-    schedule = Schedule(
-        settings.schedule, settings.lr, epochs, steps_per_epoch,
-        settings.milestones, settings.gamma, settings.warmup_steps,
-    )  # fmt: skip
-    optimizer = _make_optimizer(model.trainable_parameters(), settings)
-    train_images = data.train_images.to(device)
-    train_labels = data.train_labels.to(device)
-    timings = {"mapping": 0.0, "train": 0.0, "eval": 0.0}
-    history: list[dict[str, Any]] = []
-    prompts: list[torch.Tensor] = [_effective_prompt(model)] if settings.save_prompt_history else []
-    epoch, step, running = 0, 0, {"loss": 0.0, "correct": 0, "seen": 0, "changes": 0, "lr": settings.lr}
-    previous_prompt = _effective_prompt(model)
+    """Train one cell's prompt on ``data`` and evaluate once at the end; resumes from ``store``."""
+    return train_pack([PackMember(model, data, settings, store, label)], device=device, progress=progress)[0]
 
-    state = store.load() if store else None
-    if state is not None:
-        model.prompt.load_state_dict(state["prompt"])
-        model.head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, step, running, history = state["epoch"], state["step"], state["running"], state["history"]
-        previous_prompt = state["previous_prompt"]
-        if settings.save_prompt_history:
-            prompts = list(state["prompt_history"])
 
-    def snapshot() -> dict[str, Any]:
-        return {
-            "prompt": model.prompt.state_dict(),
-            "head": model.head.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "running": dict(running),
-            "history": list(history),
-            "previous_prompt": previous_prompt,
-            "prompt_history": torch.stack(prompts) if prompts else torch.empty(0),
-        }
+def _remap(run: CellRun) -> int:
+    """FLM/ILM: count (source argmax, label) pairs under the current prompt and re-assign the map."""
+    data, device = run.data, run.train_inputs.device
+    counts = frequency_counts(
+        run.model, data.train_images, data.train_labels, run.settings.eval_batch_size, device, data.input_kind
+    )
+    return run.model.head.remap_from_counts(counts.to(device))
 
-    bar = progress_bar(total=epochs, initial=epoch, desc=label, enabled=progress)
-    with PreemptionGuard() as guard:
-        while epoch < epochs:
-            if step == 0:
-                tick = time.perf_counter()
-                model.eval()
-                if model.head.needs_remap(epoch):
-                    counts = frequency_counts(
-                        model, data.train_images, data.train_labels, settings.eval_batch_size, device,
-                        data.input_kind,
-                    )  # fmt: skip
-                    running["changes"] = model.head.remap_from_counts(counts.to(device))
-                running["lr"] = schedule.lr(epoch, 0)
-                timings["mapping"] += time.perf_counter() - tick
-            tick = time.perf_counter()
-            model.train()
-            order = epoch_order(train_count, settings.seed, epoch)
-            batches = list(_batches(train_count, settings.batch_size, order))
-            budget = len(batches)
-            if settings.max_steps is not None:
-                budget = min(budget, settings.max_steps - epoch * steps_per_epoch)
-            while step < budget:
-                index = batches[step].to(device)
-                for group in optimizer.param_groups:
-                    group["lr"] = schedule.lr(epoch, step)
-                with _autocast(device, settings.amp):
-                    logits = model(_to_input(train_images[index], device, data.input_kind))
-                    loss = F.cross_entropy(logits.float(), train_labels[index])
-                    penalty = getattr(model.prompt, "penalty", None)
-                    if penalty is not None:  # e.g. cross-modal reprogramming's L2 on the program
-                        loss = loss + penalty()
-                if not torch.isfinite(loss):
-                    raise NumericalError(f"{label}: non-finite training loss at epoch {epoch}, step {step}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                running["loss"] += loss.item() * len(index)
-                running["correct"] += int((logits.argmax(1) == train_labels[index]).sum())
-                running["seen"] += len(index)
-                step += 1
-                if guard.requested:
-                    if store:
-                        store.save(snapshot())
-                    raise PreemptedError(f"{label}: SIGTERM at epoch {epoch}, step {step}; checkpoint saved")
-            timings["train"] += time.perf_counter() - tick
-            current = _effective_prompt(model)
-            row = {
-                "epoch": epoch,
-                "train_loss": running["loss"] / max(running["seen"], 1),
-                "train_accuracy": running["correct"] / max(running["seen"], 1),
-                "lr": running["lr"],
-                "prompt_l2": float(current.norm()),
-                "prompt_step_l2": float((current - previous_prompt).norm()),
-                "mapping_changes": int(running["changes"]),
-                "eval_accuracy": math.nan,
-            }
-            if settings.eval_every and (epoch + 1) % settings.eval_every == 0 and epoch + 1 < epochs:
-                tick = time.perf_counter()
-                model.eval()
-                test_logits = predict_logits(
-                    model, data.test_images, settings.eval_batch_size, device, kind=data.input_kind
+
+def _pack_groups(runs: list[CellRun]) -> list[list[CellRun]]:
+    """Cells whose prompted inputs can share one forward pass: same frozen model object and input form."""
+    groups: dict[tuple, list[CellRun]] = {}
+    for run in runs:
+        model = run.model
+        key = (id(model.source_model), getattr(model.prompt, "canvas", None), model.channels_last)
+        groups.setdefault(key, []).append(run)
+    return list(groups.values())
+
+
+def _packed_step(group: list[CellRun], device: torch.device, amp: bool) -> None:
+    """One optimiser step for every cell of ``group`` with ONE forward/backward through the frozen model.
+
+    Each cell's loss depends only on its own slice of the batch (the frozen model is in eval mode, so
+    samples do not interact), so summing the losses gives every prompt exactly its own gradient.
+    """
+    indices = [run.next_batch() for run in group]
+    with _autocast(device, amp):
+        prompted = [
+            run.model.prompt(_to_input(run.train_inputs[index], device, run.data.input_kind))
+            for run, index in zip(group, indices, strict=True)
+        ]
+        source = group[0].model.source_forward(torch.cat(prompted))
+        chunks = torch.split(source, [len(index) for index in indices])
+        losses, logits_list = [], []
+        for run, chunk, index in zip(group, chunks, indices, strict=True):
+            logits = run.model.head(chunk)
+            loss = F.cross_entropy(logits.float(), run.train_labels[index])
+            penalty = getattr(run.model.prompt, "penalty", None)
+            if penalty is not None:  # e.g. cross-modal reprogramming's L2 on the program
+                loss = loss + penalty()
+            if not torch.isfinite(loss):
+                raise NumericalError(
+                    f"{run.label}: non-finite training loss at epoch {run.epoch}, step {run.step}"
                 )
-                row["eval_accuracy"] = float((test_logits.argmax(1) == data.test_labels).float().mean())
-                timings["eval"] += time.perf_counter() - tick
-            history.append(row)
-            previous_prompt = current
-            if settings.save_prompt_history:
-                prompts.append(current)
-            epoch, step = epoch + 1, 0
-            running = {"loss": 0.0, "correct": 0, "seen": 0, "changes": 0, "lr": running["lr"]}
-            if store:
-                store.save(snapshot())
-            bar.update(1)
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}")
-    bar.close()
+            losses.append(loss)
+            logits_list.append(logits)
+    for run in group:
+        run.optimizer.zero_grad(set_to_none=True)
+    torch.stack(losses).sum().backward()
+    for run in group:
+        run.optimizer.step()
+    for run, loss, logits, index in zip(group, losses, logits_list, indices, strict=True):
+        if run.record_step(loss.detach(), logits.detach(), index):
+            _finish_epoch(run, device)
+            if not run.done:
+                run.begin_epoch(_remap)
 
+
+def _finish_epoch(run: CellRun, device: torch.device) -> None:
+    accuracy = math.nan
+    if run.wants_periodic_eval():
+        tick = time.perf_counter()
+        run.model.eval()
+        logits = predict_logits(
+            run.model, run.data.test_images, run.settings.eval_batch_size, device, kind=run.data.input_kind
+        )
+        accuracy = float((logits.argmax(1) == run.data.test_labels).float().mean())
+        run.timings["eval"] += time.perf_counter() - tick
+    run.end_epoch(accuracy)
+
+
+def train_pack(
+    members: list[PackMember], *, device: torch.device, progress: bool = True
+) -> list[TrainOutcome]:
+    """Train several cells in lockstep: every step concatenates one batch of each unfinished cell.
+
+    Cells keep their own order, schedule, map, history and checkpoint, so each ends as it would alone
+    (up to float rounding of batched kernels); packing only removes per-process and small-batch costs.
+    """
+    runs = [CellRun(m.model, m.data, m.settings, device, m.store, m.label) for m in members]
+    for run in runs:
+        if not run.done:
+            run.begin_epoch(_remap)
+    total = sum(run.epochs for run in runs)
+    label = runs[0].label if len(runs) == 1 else f"pack of {len(runs)} cells"
+    bar = progress_bar(total=total, initial=sum(run.epoch for run in runs), desc=label, enabled=progress)
+    with PreemptionGuard() as guard:
+        while active := [run for run in runs if not run.done]:
+            for group in _pack_groups(active):
+                tick = time.perf_counter()
+                for run in group:
+                    run.model.train()
+                before = sum(run.epoch for run in group)
+                _packed_step(group, device, group[0].settings.amp)
+                share = (time.perf_counter() - tick) / len(group)
+                for run in group:
+                    run.timings["train"] += share
+                bar.update(sum(run.epoch for run in group) - before)
+            if guard.requested:
+                for run in runs:
+                    run.save()
+                where = ", ".join(f"{run.label} at epoch {run.epoch} step {run.step}" for run in active)
+                raise PreemptedError(f"SIGTERM: checkpoint saved for {where}")
+    bar.close()
+    return [_evaluate(run, device) for run in runs]
+
+
+def _evaluate(run: CellRun, device: torch.device) -> TrainOutcome:
+    """The single final evaluation on the full test split (plus train-subset logits for temperature)."""
     tick = time.perf_counter()
-    model.eval()
-    test_logits = predict_logits(
-        model, data.test_images, settings.eval_batch_size, device, kind=data.input_kind
-    )
-    train_logits = predict_logits(
-        model, data.train_images, settings.eval_batch_size, device, kind=data.input_kind
-    )
-    timings["eval"] += time.perf_counter() - tick
+    run.model.eval()
+    kind, batch = run.data.input_kind, run.settings.eval_batch_size
+    test_logits = predict_logits(run.model, run.data.test_images, batch, device, kind=kind)
+    train_logits = predict_logits(run.model, run.data.train_images, batch, device, kind=kind)
+    run.timings["eval"] += time.perf_counter() - tick
     return TrainOutcome(
-        history=history,
+        history=run.history,
         test_logits=test_logits,
         train_logits=train_logits,
-        prompt_history=torch.stack(prompts) if prompts else None,
-        timings=timings,
-        precision="bf16-autocast" if settings.amp and device.type == "cuda" else "fp32",
+        prompt_history=torch.stack(run.prompts) if run.prompts else None,
+        timings=run.timings,
+        precision="bf16-autocast" if run.settings.amp and device.type == "cuda" else "fp32",
     )

@@ -1,0 +1,78 @@
+"""CLIP text prompts: template sets, class-name refinement and the template-major source order (§5).
+
+Source index k = j·C + c names template j filled with class c, as ILM-TP-VP's ``get_saparate_text_embedding``
+orders them; Bahng VP is the one-template case (k = c).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vpbench.errors import ConfigError
+
+BAHNG_TEMPLATE = "This is a photo of a {}"  # hjbahng/visual_prompting: no final period (§5.2)
+ILM_TP_DEFAULT_TEMPLATE = "This is a photo of a {}."  # ILM-TP-VP's first template, with a period (§5.3)
+TEMPLATE_SETS = ("bahng", "ilm_tp")  # values of VPMethod.text_templates
+CLASSNAME_MODES = ("real", "numeric")
+# The fork's ``prepare_additive_data`` names these classes "0", "1", … (§9.6); only ``numeric`` reproduces it.
+NUMERIC_NAME_DATASETS = ("caltech101", "flowers102")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def openai_imagenet_templates() -> tuple[str, ...]:
+    """CLIP's 80 ImageNet templates as format strings, in open_clip's ``OPENAI_IMAGENET_TEMPLATES`` order."""
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    return tuple(template("{}") for template in OPENAI_IMAGENET_TEMPLATES)
+
+
+def templates_for(templates_id: str) -> tuple[str, ...]:
+    """The template set a method's ``text_templates`` names: ``bahng`` (1) or ``ilm_tp`` (81)."""
+    if templates_id == "bahng":
+        return (BAHNG_TEMPLATE,)
+    if templates_id == "ilm_tp":
+        return (ILM_TP_DEFAULT_TEMPLATE, *openai_imagenet_templates())
+    raise ConfigError(f"unknown CLIP text template set {templates_id!r}; allowed: {', '.join(TEMPLATE_SETS)}")
+
+
+
+def refine_classname(name: str) -> str:
+    """Lower-case, ``_`` and ``-`` to spaces (the published ``refine_classname``).
+
+    CamelCase folder names (EuroSAT's ``AnnualCrop``) are also split into words first, so the text reads
+    "annual crop" instead of "annualcrop"; names with lower-case letters only are unaffected.
+    """
+    return _CAMEL_BOUNDARY.sub(" ", name).lower().replace("_", " ").replace("-", " ")
+
+
+def classname_mode(config: Mapping[str, Any]) -> str:
+    """The study's ``clip_classnames`` setting: ``real`` (default) or ``numeric`` (the fork, §9.6)."""
+    mode = config.get("clip_classnames", "real")
+    if mode not in CLASSNAME_MODES:
+        raise ConfigError(f"clip_classnames: {mode!r} is not allowed; allowed: {', '.join(CLASSNAME_MODES)}")
+    return mode
+
+
+def clip_class_names(dataset: str, names: Sequence[str], mode: str = "real") -> list[str]:
+    """The class names filled into the templates: refined real names, or "0".."C−1" where the fork used them.
+
+    ``numeric`` changes only Caltech101 and Flowers102, the datasets the fork named by index.
+    """
+    if mode not in CLASSNAME_MODES:
+        raise ConfigError(f"clip_classnames: {mode!r} is not allowed; allowed: {', '.join(CLASSNAME_MODES)}")
+    if mode == "numeric" and dataset in NUMERIC_NAME_DATASETS:
+        return [str(index) for index in range(len(names))]
+    return [refine_classname(name) for name in names]
+
+
+def prompt_texts(templates: Sequence[str], class_names: Sequence[str]) -> list[str]:
+    """Every (template, class) text, template-major: text k = j·C + c."""
+    return [template.format(name) for template in templates for name in class_names]
+
+
+def source_names(templates: Sequence[str], class_names: Sequence[str]) -> list[str]:
+    """Report labels of the J·C text sources, e.g. ``"t3: a photo of a cat."`` (same order as the texts)."""
+    count = len(class_names)
+    return [f"t{k // count}: {text}" for k, text in enumerate(prompt_texts(templates, class_names))]
