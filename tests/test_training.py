@@ -259,3 +259,11 @@ def test_a_pack_resumes_each_cell_from_its_own_checkpoint(tmp_path, monkeypatch)
     for first, second in zip(reference, resumed, strict=True):
         assert same_history(first.history, second.history)
         assert torch.equal(first.test_logits, second.test_logits)
+
+
+def test_a_step_budget_stops_training_inside_an_epoch():
+    data = colour_data()  # 30 training images, batch 8 → 4 steps per epoch
+    outcome = train_visual_prompt(
+        tiny_vp_model("rlm", 1), data, settings(epochs=6, max_steps=10), device=CPU, progress=False
+    )
+    assert [row["epoch"] for row in outcome.history] == [0, 1, 2]  # 4 + 4 + 2 steps

@@ -35,7 +35,7 @@ CLUSTER_SETTINGS = {
     "SLURM_LOCAL_FAKE_GPUS": "2",
 }
 DAEMON_STOP_ORDER = ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged")
-SNAKEMAKE_TIMEOUT_S = 1200
+SNAKEMAKE_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +55,10 @@ def run_snakemake() -> Callable[..., subprocess.CompletedProcess[str]]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # SLURM jobs inherit it
 
-    def run(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE)]
         command += ["--directory", str(directory), *args]
+        command_line = " ".join(command)
         try:
             result = subprocess.run(
                 command,
@@ -69,9 +70,9 @@ def run_snakemake() -> Callable[..., subprocess.CompletedProcess[str]]:
                 timeout=SNAKEMAKE_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired as error:
-            pytest.fail(f"snakemake ran over {SNAKEMAKE_TIMEOUT_S}s: {' '.join(command)}\n{error.output}")
-        if check and result.returncode != 0:
-            command_line = " ".join(command)
+            partial = output_tail(error.output or "")
+            pytest.fail(f"snakemake ran over {SNAKEMAKE_TIMEOUT_S}s: {command_line}\n{partial}")
+        if result.returncode != 0:
             pytest.fail(
                 f"snakemake exited with {result.returncode}: {command_line}\n{output_tail(result.stdout)}"
             )
@@ -212,7 +213,8 @@ def chromium() -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"]
     log = []
-    for command in ([*install, "chromium"], ["apt-get", "update", "-qq"], [*install, "chromium"]):
+    update = ["apt-get", "update", "-qq", "-o", "DPkg::Lock::Timeout=300"]
+    for command in ([*install, "chromium"], update, [*install, "chromium"]):
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         except (OSError, subprocess.TimeoutExpired) as error:

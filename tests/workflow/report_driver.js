@@ -2,7 +2,7 @@
 // report's own `app` object (the React app Snakemake's template stores globally) through every category,
 // subcategory and result, records what each view rendered, and writes the record as JSON into a hidden
 // pre element (id vpbench-browser-check) so that `chromium --headless --dump-dom` hands it to the test.
-// It ends on the first image result so that a screenshot of the same page shows a real figure.
+// Opened with #screenshot it only shows the first figure next to its results table, for a screenshot.
 // Snakemake 9.27's report template is the reference for the names used here (app, categories, results).
 (function () {
   "use strict";
@@ -28,6 +28,7 @@
         // The results table caches its rows when it mounts: pass through the menu so that it remounts.
         app.setView({ navbarMode: "menu" });
         await settle();
+        window.__vpbenchView = "results table of " + category + " / " + subcategory;
         app.setView({ navbarMode: "subcategory", category: category, subcategory: subcategory });
         await settle();
         check.views[category + "\u0000" + subcategory] = {
@@ -36,29 +37,34 @@
         };
       }
     }
-    let firstImage = null;
     for (const [path, entry] of Object.entries(results)) {
+      window.__vpbenchView = "result view of " + path;
       app.showResultInfo(path);
       await settle();
       const record = { info: navbarText(), mime_type: entry.mime_type, image: null };
       if (entry.mime_type.startsWith("image/")) {
         record.image = await showImage(path, entry);
-        firstImage = firstImage || [path, entry];
       }
       check.results[path] = record;
     }
-    if (firstImage) {
-      // Final view for the screenshot: the figure's results table next to the figure itself.
-      for (const [category, subcategories] of Object.entries(categories)) {
-        for (const [subcategory, paths] of Object.entries(subcategories)) {
-          if (paths.includes(firstImage[0])) {
-            app.setView({ navbarMode: "menu" });
-            await settle();
-            app.setView({ navbarMode: "subcategory", category: category, subcategory: subcategory });
-          }
+    check.done = true;
+  }
+
+  // Screenshot mode (page opened with #screenshot): only the first figure, next to its results table.
+  async function showFirstFigure() {
+    await settle();
+    for (const [category, subcategories] of Object.entries(categories)) {
+      for (const [subcategory, paths] of Object.entries(subcategories)) {
+        const path = paths.find((candidate) => results[candidate].mime_type.startsWith("image/"));
+        if (path) {
+          window.__vpbenchView = "results table of " + category + " / " + subcategory;
+          app.setView({ navbarMode: "subcategory", category: category, subcategory: subcategory });
+          await settle();
+          await showImage(path, results[path]);
+          check.done = true;
+          return;
         }
       }
-      await showImage(firstImage[0], firstImage[1]);
     }
     check.done = true;
   }
@@ -72,7 +78,8 @@
   }
 
   window.addEventListener("load", function () {
-    visitEverything()
+    const steps = window.location.hash === "#screenshot" ? showFirstFigure : visitEverything;
+    steps()
       .catch((error) => check.errors.push("driver: " + String((error && error.stack) || error)))
       .finally(publish);
   });

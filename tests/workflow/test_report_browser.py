@@ -27,12 +27,15 @@ REQUIRED_CATEGORIES = ("Accuracy", "Compression cost", "Calibration", "Label map
 DRIVER = Path(__file__).with_name("report_driver.js")
 CHECK_ELEMENT = re.compile(r'<pre id="vpbench-browser-check"[^>]*>(.*?)</pre>', re.S)
 # Goes first in <head>, so that errors thrown while the report's own scripts load are recorded too.
+# The driver names the view it opens in window.__vpbenchView, so that an error says where it happened.
 ERROR_CAPTURE = """<script>
 window.__vpbenchErrors = [];
-window.addEventListener("error", (event) => window.__vpbenchErrors.push("error: " + event.message));
-window.addEventListener("unhandledrejection", (event) => {
-  window.__vpbenchErrors.push("rejection: " + event.reason);
-});
+window.__vpbenchView = "page load";
+function __vpbenchRecord(message) {
+  window.__vpbenchErrors.push(window.__vpbenchView + ": " + message);
+}
+window.addEventListener("error", (event) => __vpbenchRecord(event.message));
+window.addEventListener("unhandledrejection", (event) => __vpbenchRecord("rejection: " + event.reason));
 </script>"""
 WINDOW = (1400, 2000)
 CHROMIUM_TIMEOUT_S = 180
@@ -65,8 +68,8 @@ def with_driver(report_html: str) -> str:
     return report_html[:head] + ERROR_CAPTURE + report_html[head:body] + driver + report_html[body:]
 
 
-def run_chromium(chromium: str, profile_dir: Path, page: Path, *mode: str) -> str:
-    """Run headless Chromium on a local page until the page's timers have had 60 s of virtual time."""
+def run_chromium(chromium: str, profile_dir: Path, url: str, *mode: str) -> str:
+    """Run headless Chromium on a page until the page's timers have had 60 s of virtual time."""
     command = [
         chromium,
         "--headless",
@@ -78,7 +81,7 @@ def run_chromium(chromium: str, profile_dir: Path, page: Path, *mode: str) -> st
         "--virtual-time-budget=60000",
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
         *mode,
-        page.as_uri(),
+        url,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
     assert done.returncode == 0, (
@@ -103,11 +106,13 @@ def rendered_report(
     driven = work / "report_driven.html"
     driven.write_text(with_driver(report_html), encoding="utf-8")
 
-    dom = run_chromium(chromium, work / "profile-dom", driven, "--dump-dom")
+    dom = run_chromium(chromium, work / "profile-dom", driven.as_uri(), "--dump-dom")
     records = CHECK_ELEMENT.findall(dom)
     assert records, f"the driver left no record in the DOM; Chromium output:\n{output_tail(dom)}"
     screenshot = work / "report.png"
-    run_chromium(chromium, work / "profile-shot", driven, f"--screenshot={screenshot}")
+    run_chromium(
+        chromium, work / "profile-shot", f"{driven.as_uri()}#screenshot", f"--screenshot={screenshot}"
+    )
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     shutil.copyfile(screenshot, ARTIFACTS_DIR / "report.png")
     return RenderedReport(
@@ -131,13 +136,36 @@ def test_report_menu_lists_the_required_categories(rendered_report: RenderedRepo
     assert sorted(menu_lines[results_heading + 1 :]) == sorted(declared)
 
 
-def test_every_subcategory_lists_its_items(rendered_report: RenderedReport) -> None:
+def first_label(items: list[dict]) -> str:
+    """The label Snakemake's results table always shows as its first column (never a toggle).
+
+    Mirrors AbstractResults.getLabels() of the report template: labels ordered by their earliest position.
+    """
+    first_index: dict[str, int] = {}
+    for labels in items:
+        for position, key in enumerate(labels):
+            first_index.setdefault(key, position)
+    return min(first_index, key=first_index.__getitem__)
+
+
+def table_cells(text: str) -> set[str]:
+    """The cell texts of a rendered table, from its innerText (tab-separated cells, one row per line)."""
+    return {cell.strip() for line in text.splitlines() for cell in line.split("\t")}
+
+
+def test_every_subcategory_table_lists_all_its_items(rendered_report: RenderedReport) -> None:
     for category, subcategories in rendered_report.categories.items():
         for subcategory, paths in subcategories.items():
             view = rendered_report.check["views"][f"{category}\u0000{subcategory}"]
-            assert paths and view["rows"] >= 1, f"{category} / {subcategory} shows no items"
-            if subcategory != "Other":  # Snakemake's name for "no subcategory"; not shown as a heading
-                assert subcategory in view["text"].splitlines(), f"{category} / {subcategory} heading missing"
+            assert view["rows"] >= 1, f"{category} / {subcategory} shows no items"
+            items = [rendered_report.results[path]["labels"] for path in paths]
+            if all(items):  # labelled: one column per label; else the table lists paths
+                key = first_label(items)
+                expected = {str(labels[key]) for labels in items if key in labels}
+            else:
+                expected = set(paths)
+            missing = expected - table_cells(view["text"])
+            assert not missing, f"{category} / {subcategory} does not list {sorted(missing)}"
 
 
 def test_every_report_item_renders_with_its_labels_and_figures_decode(
