@@ -3,9 +3,7 @@
 
 rule aggregate:
     input:
-        metrics=all_cell_files("metrics.parquet"),
-        epochs=all_cell_files("epochs.parquet"),
-        classes=all_cell_files("classes.parquet"),
+        all_cells_done(),
     output:
         cells=f"results/{STUDY}/tables/cells.parquet",
         epochs=f"results/{STUDY}/tables/epochs.parquet",
@@ -29,7 +27,7 @@ rule figures:
         cells=f"results/{STUDY}/tables/cells.parquet",
         epochs=f"results/{STUDY}/tables/epochs.parquet",
         classes=f"results/{STUDY}/tables/classes.parquet",
-        probs=all_cell_files("test_probs.npy"),
+        done=all_cells_done(),
     output:
         [figure_output(spec) for spec in FIGURE_PLAN],
     params:

@@ -1,6 +1,7 @@
 # Validation, the study's cell grid, wildcard constraints and the helpers every rule uses.
 import re
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -51,6 +52,7 @@ wildcard_constraints:
     size=r"\d+",
     resize="square|clip",
     mode="vpbench|paper",
+    index=r"\d+",
 
 
 def input_size(wildcards):
@@ -79,6 +81,8 @@ def text_embeddings_file(study, model, variant, dataset, templates):
 
 
 def cell_inputs(wildcards):
+    if isinstance(wildcards, dict):
+        wildcards = SimpleNamespace(**wildcards)
     method = get_method(wildcards.method)
     size, resize = None, "square"
     if method.builder == "clip":  # CLIP's own preprocessing at the variant's input size (224 or 336)
@@ -100,6 +104,41 @@ def cell_inputs(wildcards):
 def variant_weights(wildcards):
     spec = vpstudy.variant_spec(config, wildcards.model, wildcards.variant)
     return f"{WEIGHTS_DIR}/{spec['family']}/acquired.json"
+
+
+PACKS = vpstudy.plan_packs(CELLS, config)
+PACK_OF = {cell: pack for pack, members in PACKS.items() for cell in members}
+
+
+def pack_marker(pack):
+    return f"results/{STUDY}/packs/{pack}.json"
+
+
+def cell_done(cell):
+    """What proves a cell is trained: its metrics, or (until they exist) the marker of its pack.
+
+    A packed cell that is later rerun on its own by path then re-triggers aggregation like any other.
+    """
+    metrics = f"{cell.directory}/metrics.parquet"
+    if cell in PACK_OF and not Path(metrics).exists():
+        return pack_marker(PACK_OF[cell])
+    return metrics
+
+
+def all_cells_done():
+    return sorted({cell_done(cell) for cell in CELLS})
+
+
+def pack_cells(wildcards):
+    return PACKS[f"{wildcards.dataset}/{wildcards.model}/{wildcards.variant}/pack{wildcards.index}"]
+
+
+def pack_inputs(wildcards):
+    cells = pack_cells(wildcards)
+    inputs = cell_inputs({**cells[0].__dict__, "shots": cells[0].shots, "seed": cells[0].seed})
+    inputs.pop("split")
+    inputs["splits"] = [split_file(cell.dataset, cell.shots, cell.seed) for cell in cells]
+    return inputs
 
 
 def all_cell_files(name):

@@ -23,3 +23,23 @@ rule train_cell:
     threads: 1
     script:
         "../workflow/scripts/train_cell.py"
+
+
+rule train_pack:
+    input:
+        unpack(pack_inputs),
+    output:
+        "results/{study}/packs/{dataset}/{model}/{variant}/pack{index}.json",
+    params:
+        cells=lambda wildcards: [cell.__dict__ for cell in pack_cells(wildcards)],
+    conda:
+        "../envs/vpbench.yaml"
+    log:
+        "logs/train_pack/{study}/{dataset}/{model}/{variant}/pack{index}.log",
+    benchmark:
+        "logs/benchmarks/train_pack/{study}/{dataset}/{model}/{variant}/pack{index}.tsv"
+    group:
+        "cells"
+    threads: 1
+    script:
+        "../workflow/scripts/train_pack.py"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpbench.errors import ConfigError
+from vpbench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,25 +36,9 @@ class VPMethod:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-METHODS: dict[str, VPMethod] = {}
-
-
-def register_method(method: VPMethod) -> VPMethod:
-    """Add ``method`` to the registry."""
-    if method.name in METHODS:
-        raise ValueError(f"VP method {method.name!r} is registered twice")
-    METHODS[method.name] = method
-    return method
-
-
-def get_method(name: str) -> VPMethod:
-    """Look up a method or raise :class:`ConfigError` naming the allowed values."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown VP method {name!r}; allowed values: {', '.join(sorted(METHODS))}"
-        ) from None
+METHODS: Registry[VPMethod] = Registry("VP method")
+register_method = METHODS.register
+get_method = METHODS.lookup
 
 
 _ILM_RECIPE = {"optimizer": "adam", "lr": 0.01, "schedule": "multistep"}

@@ -209,3 +209,29 @@ def check_study(config: Mapping[str, Any]) -> list[Cell]:
     for cell in cells:
         batch_size_for({"training": training_for(config, cell.method)}, cell.shots)
     return cells
+
+
+def plan_packs(cells: list[Cell], config: Mapping[str, Any]) -> dict[str, list[Cell]]:
+    """Group few-shot cells of one (dataset, model, variant) into packs of at most ``cells_per_job``.
+
+    Pack ids read ``{dataset}/{model}/{variant}/pack{i}``. Only image and cross-modal cells with
+    N ≤ ``max_shots`` are packed (full-data cells are long enough to deserve their own job); CLIP cells
+    need per-dataset text embeddings and stay single. Membership depends only on the config.
+    """
+    from vpbench.methods import get_method
+
+    packing = config.get("packing") or {}
+    size, max_shots = int(packing.get("cells_per_job", 1)), int(packing.get("max_shots", 0))
+    if size < 2:
+        return {}
+    groups: dict[tuple[str, str, str], list[Cell]] = {}
+    for cell in sorted(cells):
+        packable = cell.shots != "full" and int(cell.shots) <= max_shots
+        if packable and get_method(cell.method).builder in ("image", "cross_modal"):
+            groups.setdefault((cell.dataset, cell.model, cell.variant), []).append(cell)
+    packs = {}
+    for (dataset, model, variant), members in groups.items():
+        for start in range(0, len(members), size):
+            if len(members[start : start + size]) > 1:  # a pack of one is just a cell
+                packs[f"{dataset}/{model}/{variant}/pack{start // size}"] = members[start : start + size]
+    return packs

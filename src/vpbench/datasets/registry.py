@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from vpbench.errors import ConfigError
+from vpbench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -88,25 +89,9 @@ class DatasetSpec:
             )
 
 
-DATASETS: dict[str, DatasetSpec] = {}
-
-
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    """Add ``spec`` to the registry; a duplicate name is a programming error."""
-    if spec.name in DATASETS:
-        raise ValueError(f"dataset {spec.name!r} is registered twice")
-    DATASETS[spec.name] = spec
-    return spec
-
-
-def get_dataset(name: str) -> DatasetSpec:
-    """Look up a dataset, or raise :class:`ConfigError` naming the allowed values."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown dataset {name!r}; allowed values: {', '.join(sorted(DATASETS))}"
-        ) from None
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+register_dataset = DATASETS.register
+get_dataset = DATASETS.lookup
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from vpbench.checksums import safe_torch_load
-from vpbench.errors import ConfigError, MissingSourceError, VpbenchError
+from vpbench.errors import MissingSourceError, VpbenchError
 from vpbench.models.lock import LOCK_FILENAME, pinned_sha256_for
+from vpbench.registry import Registry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,25 +79,9 @@ SPARSITY_SCOPES: dict[str, tuple[tuple[type[nn.Module], ...], tuple[str, ...]]] 
 }
 
 
-MODELS: dict[str, ModelFamily] = {}
-
-
-def register_model(family: ModelFamily) -> ModelFamily:
-    """Add ``family`` to the registry; a duplicate name is a programming error."""
-    if family.name in MODELS:
-        raise ValueError(f"model family {family.name!r} is registered twice")
-    MODELS[family.name] = family
-    return family
-
-
-def get_model_family(name: str) -> ModelFamily:
-    """Look up a family, or raise :class:`ConfigError` naming the allowed values."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown model family {name!r}; allowed values: {', '.join(sorted(MODELS))}"
-        ) from None
+MODELS: Registry[ModelFamily] = Registry("model family")
+register_model = MODELS.register
+get_model_family = MODELS.lookup
 
 
 def default_state_dict(checkpoint: Any) -> Mapping[str, torch.Tensor]:
