@@ -183,7 +183,8 @@ def figure_output(spec):
         f"results/{STUDY}/figures/{spec.stem}.svg",
         caption=f"../report/fig_{spec.kind}.rst",
         category=CATEGORIES[spec.category],
-        subcategory=spec.model,
+        # one figure kind per subcategory: Snakemake's report breaks when a 2-valued label does not pair up
+        subcategory=f"{spec.model} · {spec.kind.replace('_', ' ')}",
         labels={
             "figure": spec.kind.replace("_", " "),
             "dataset": spec.dataset or "all",
