@@ -221,7 +221,7 @@ def plan_packs(cells: list[Cell], config: Mapping[str, Any]) -> dict[str, list[C
     from vpbench.methods import get_method
 
     packing = config.get("packing") or {}
-    size, max_shots = int(packing.get("cells_per_job", 1)), int(packing.get("max_shots", 0))
+    size, max_shots = int(packing.get("cells_per_job", 8)), int(packing.get("max_shots", 20))
     if size < 2:
         return {}
     groups: dict[tuple[str, str, str], list[Cell]] = {}
