@@ -177,3 +177,14 @@ def test_sigkilled_cell_resumes_to_the_identical_result(workspace, tmp_path, kil
         pd.testing.assert_frame_equal(
             _stable(pd.read_parquet(reference / name)), _stable(pd.read_parquet(out / name))
         )
+
+
+def test_wall_time_breakdown_adds_up_to_the_measured_total(workspace, tmp_path):
+    """load + ILM passes + training + evaluation + writing ≈ the wall time measured around the call."""
+    root, config = workspace
+    tick = time.perf_counter()
+    row = _run(root, config, "dense", tmp_path / "timed")
+    measured = time.perf_counter() - tick
+    parts = ("wall_load_s", "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s")
+    assert all(row[part] >= 0 for part in parts)
+    assert abs(sum(row[part] for part in parts) - measured) <= 0.05 * measured

@@ -13,7 +13,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,12 +264,17 @@ def _finish_cell(cell, where, split, settings, setup, outcome, context, load_sec
     }
     if outcome.prompt_history is not None:
         files["prompt_history.npy"] = outcome.prompt_history.numpy().astype(np.float16)
-    row["wall_write_s"] = time.perf_counter() - write_started
-    row["wall_total_s"] = (
-        load_seconds + row["wall_mapping_s"] + row["wall_train_s"] + row["wall_eval_s"] + row["wall_write_s"]
-    )
-    files["metrics.parquet"] = pd.DataFrame([row])
-    _write_all(where.out_dir, files)
+
+    def metrics_frame() -> pd.DataFrame:
+        # written last, so its write time covers every other file (the metrics file itself is tiny)
+        row["wall_write_s"] = time.perf_counter() - write_started
+        row["wall_total_s"] = sum(
+            row[part]
+            for part in ("wall_load_s", "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s")
+        )
+        return pd.DataFrame([row])
+
+    _write_all(where.out_dir, files, metrics_frame)
     CheckpointStore(where.checkpoint_dir).clear()
     return row
 
@@ -347,12 +352,16 @@ def _provenance(config, cell, card, train_split, test_split, split, settings, de
     }
 
 
-def _write_all(out_dir: Path, files: Mapping[str, Any]) -> None:
-    """Write every file into a staging folder, then move them into ``out_dir``; metrics last."""
+def _write_all(out_dir: Path, files: Mapping[str, Any], metrics_frame: Callable[[], pd.DataFrame]) -> None:
+    """Write every file into a staging folder, then ``metrics.parquet``, then move them all into ``out_dir``
+    (metrics last): a cell folder holds all of a cell's outputs or none of them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    files = dict(files)
     try:
-        for name, content in files.items():
+        for name, content in [*files.items(), ("metrics.parquet", None)]:
+            if name == "metrics.parquet":
+                content = files[name] = metrics_frame()
             target = staging / name
             if name.endswith(".parquet"):
                 atomic_io.write_parquet(target, content)
