@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The demo study unless the command line (or a profile) names another: Snakemake would otherwise MERGE
+# config.yaml into the chosen study, and the demo's models and datasets would join the paper grid.
+if not config:
+
+    configfile: "config.yaml"
 
 
 report: "report/workflow.rst"
@@ -17,6 +21,7 @@ include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
+include: "rules/clip.smk"
 
 
 rule all:

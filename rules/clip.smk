@@ -19,6 +19,6 @@ rule text_embeddings:
         "logs/text_embeddings/{study}/{model}/{variant}/{dataset}-{templates}.log",
     benchmark:
         "logs/benchmarks/text_embeddings/{study}/{model}/{variant}/{dataset}-{templates}.tsv"
-    threads: 2
+    threads: 8  # CPU text encoding of 81·C texts with ViT-L takes minutes; capped by --cores
     script:
         "../workflow/scripts/text_embeddings.py"

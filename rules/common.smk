@@ -101,6 +101,15 @@ def cell_inputs(wildcards):
     return inputs
 
 
+def variant_canvas(wildcards):
+    """Input side at which a variant's card measures FLOPs and calibrates fake quantization: the prompt
+    canvas for classifiers, the model's own size for CLIP (a 336-px CLIP rejects 224-px images)."""
+    family = get_model_family(vpstudy.variant_spec(config, wildcards.model, wildcards.variant)["family"])
+    if family.kind == "clip":
+        return family.input_size
+    return config.get("prompt", {}).get("canvas") or family.input_size
+
+
 def variant_weights(wildcards):
     spec = vpstudy.variant_spec(config, wildcards.model, wildcards.variant)
     return f"{WEIGHTS_DIR}/{spec['family']}/acquired.json"

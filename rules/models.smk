@@ -8,7 +8,7 @@ rule materialize_variant:
         "results/{study}/models/{model}/{variant}/card.json",
     params:
         spec=lambda wildcards: vpstudy.variant_spec(config, wildcards.model, wildcards.variant),
-        canvas=config.get("prompt", {}).get("canvas") or 224,
+        canvas=variant_canvas,
     conda:
         "../envs/vpbench.yaml"
     log:
