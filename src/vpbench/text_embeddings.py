@@ -1,4 +1,4 @@
-"""CLIP text embeddings computed once per (model variant, dataset, template set) and cached as a pipeline file.
+"""CLIP text embeddings, computed once per (model variant, dataset, template set) and cached as a file.
 
 The file is a plain dict of tensors, strings and lists (``weights_only=True`` loads it) written atomically,
 with a ``<name>.sha256`` sidecar that every load verifies first. Its metadata (template set, class names,
@@ -138,7 +138,9 @@ def load_text_embeddings(
     path = Path(path)
     sidecar = sidecar_path(path)
     if not sidecar.is_file():
-        raise MissingSourceError(f"{sidecar} not found: text embeddings {path} have no checksum; recompute them")
+        raise MissingSourceError(
+            f"{sidecar} not found: text embeddings {path} have no checksum; recompute them"
+        )
     expected_sha = sidecar.read_text(encoding="utf-8").split()[0]
     record = safe_torch_load(path, expected_sha)
     missing = [key for key in _KEYS if key not in record] if isinstance(record, dict) else list(_KEYS)
@@ -159,7 +161,8 @@ def load_text_embeddings(
     shape = (len(loaded.templates), len(loaded.class_names))
     if loaded.embeddings.dim() != 3 or tuple(loaded.embeddings.shape[:2]) != shape:
         raise CacheCorruptError(
-            f"{path}: embeddings have shape {tuple(loaded.embeddings.shape)}, expected {shape} × D; recompute it"
+            f"{path}: embeddings have shape {tuple(loaded.embeddings.shape)}, expected {shape} × D; "
+            "recompute it"
         )
     _check(path, "templates_id", loaded.templates_id, templates_id)
     _check(path, "class_names", list(loaded.class_names), None if class_names is None else list(class_names))

@@ -37,7 +37,6 @@ def templates_for(templates_id: str) -> tuple[str, ...]:
     raise ConfigError(f"unknown CLIP text template set {templates_id!r}; allowed: {', '.join(TEMPLATE_SETS)}")
 
 
-
 def refine_classname(name: str) -> str:
     """Lower-case, ``_`` and ``-`` to spaces (the published ``refine_classname``).
 

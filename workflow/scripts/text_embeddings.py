@@ -1,0 +1,25 @@
+"""Snakemake adapter: encode a dataset's CLIP class texts once with a model variant's text tower."""
+
+import sys
+from pathlib import Path
+
+# Make the package importable without installation (e.g. in a `--sdm conda` environment).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
+
+import torch
+
+from vpbench.cell import resolve_device
+from vpbench.rule_logging import redirect_to_log
+from vpbench.text_embeddings import build_text_embeddings_file
+
+redirect_to_log(snakemake.log[0])  # noqa: F821
+torch.set_num_threads(snakemake.threads)  # noqa: F821
+build_text_embeddings_file(
+    variant_dir=Path(snakemake.input.card).parent,  # noqa: F821
+    dataset=snakemake.wildcards.dataset,  # noqa: F821
+    templates_id=snakemake.wildcards.templates,  # noqa: F821
+    classname_mode=snakemake.params.classnames,  # noqa: F821
+    out_path=Path(snakemake.output.text),  # noqa: F821
+    device=resolve_device(snakemake.params.device),  # noqa: F821
+)
