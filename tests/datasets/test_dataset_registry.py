@@ -12,13 +12,17 @@ from vpbench.errors import ConfigError
 PAPER_DATASETS = ("cifar10", "svhn", "gtsrb", "dtd", "flowers102", "oxford_pets", "eurosat", "caltech101")
 
 
+TEXT_TASKS = ("yelp_polarity", "imdb", "ag_news", "dbpedia_14", "splice", "synthetic_dna")
+
+
 def test_every_paper_and_demo_dataset_is_registered():
-    assert set(PAPER_DATASETS) | {"animal_mnist", "digits"} == set(DATASETS)
+    assert set(PAPER_DATASETS) | {"animal_mnist", "digits"} | set(TEXT_TASKS) == set(DATASETS)
+    assert {get_dataset(name).modality for name in TEXT_TASKS} == {"text", "dna"}
 
 
 def test_unknown_dataset_names_the_allowed_values():
     with pytest.raises(
-        ConfigError, match=r"unknown dataset 'imagenet'.*allowed values: animal_mnist, caltech101"
+        ConfigError, match=r"unknown dataset 'imagenet'.*allowed values: ag_news, animal_mnist, caltech101"
     ):
         get_dataset("imagenet")
 
