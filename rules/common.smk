@@ -94,6 +94,9 @@ def cell_inputs(wildcards):
         "test": f"{cache_dir(wildcards.dataset, 'test', size, resize)}/manifest.json",
         "split": split_file(wildcards.dataset, wildcards.shots, wildcards.seed),
     }
+    if method.builder == "cross_modal" and config.get("prompt", {}).get("label_order") == "dense":
+        dense = vpstudy.dense_variant(config, wildcards.model)
+        inputs["dense_card"] = f"results/{wildcards.study}/models/{wildcards.model}/{dense}/card.json"
     if method.text_templates:  # CLIP methods read cached text embeddings, computed once per variant
         inputs["text"] = text_embeddings_file(
             wildcards.study, wildcards.model, wildcards.variant, wildcards.dataset, method.text_templates
@@ -172,6 +175,7 @@ FIGURE_PLAN = figure_plan(
     list(config["methods"]),
     [vpstudy.shots_key(shots) for shots in config["shots"]],
     prompt_history=config["training"].get("save_prompt_history", False),
+    combos={(cell.model, cell.dataset, cell.method) for cell in CELLS},
 )
 CATEGORIES = {
     "accuracy": "Accuracy",

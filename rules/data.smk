@@ -5,7 +5,6 @@ rule build_cache:
     input:
         "resources/acquired/{dataset}.json",
     output:
-        images="resources/cache/{dataset}/{split}-{size}px-{resize}/images.npy",
         labels="resources/cache/{dataset}/{split}-{size}px-{resize}/labels.npy",
         manifest="resources/cache/{dataset}/{split}-{size}px-{resize}/manifest.json",
     conda:

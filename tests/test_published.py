@@ -64,11 +64,11 @@ def test_identifiers_are_mapped():
     assert set(published["method"]) == {"bahng_vp", "ilm_tp_vp", "cmr"}
     assert set(published.loc[published.table == 2, "variant"]) == {"dense", "upop2x", "upop4x"}
     assert set(published.loc[published.table == 4, "variant"]) == {"dense", "w4a4", "w3a3", "w2a2"}
-    assert {"cifar10", "oxford_pets", "ag_news", "dbpedia", "splice"} <= set(published["dataset_or_task"])
+    assert {"cifar10", "oxford_pets", "ag_news", "dbpedia_14", "splice"} <= set(published["dataset_or_task"])
     assert published.loc[published.dataset_or_task == "ag_news", "paper_dataset_or_task"].eq("AG").all()
 
 
-def _cells(values, *, dataset="yelp", model="resnet34", variant="dense", method="cmr", shots="full"):
+def _cells(values, *, dataset="yelp_polarity", model="resnet34", variant="dense", method="cmr", shots="full"):
     return pd.DataFrame(
         {
             "study": "s",
@@ -97,7 +97,7 @@ def _row(comparison, table, dataset, model, variant, method):
 
 def test_within_published_std():
     comparison = compare_to_published(_cells([0.905, 0.915, 0.91]))  # Yelp ResNet-34 dense: 91.01 ± 1.21
-    row = _row(comparison, 3, "yelp", "resnet34", "dense", "cmr")
+    row = _row(comparison, 3, "yelp_polarity", "resnet34", "dense", "cmr")
     assert row["run_mean"] == pytest.approx(91.0)
     assert row["difference"] == pytest.approx(91.0 - 91.01)
     run_spread = stats.t.ppf(0.975, 2) * np.std([90.5, 91.5, 91.0], ddof=1)
@@ -108,7 +108,7 @@ def test_within_published_std():
 
 def test_outside_when_far_from_published():
     comparison = compare_to_published(_cells([0.70, 0.71, 0.70]))
-    row = _row(comparison, 3, "yelp", "resnet34", "dense", "cmr")
+    row = _row(comparison, 3, "yelp_polarity", "resnet34", "dense", "cmr")
     assert row["status"] == "outside" and bool(row["within_spread"]) is False
 
 
@@ -126,12 +126,12 @@ def test_missing_runs_and_values_are_shown():
     comparison = compare_to_published(_cells([0.9], shots="10"))  # not full data → ignored
     assert (comparison["status"].isin({"no run", "no published value"})).all()
     assert len(comparison) == (load_published()["metric"] == "accuracy_pct").sum()
-    row = _row(comparison, 4, "dbpedia", "deit_tiny", "w4a4", "cmr")
+    row = _row(comparison, 4, "dbpedia_14", "deit_tiny", "w4a4", "cmr")
     assert row["status"] == "no published value"
 
 
 def test_aliases_rename_run_identifiers():
     cells = _cells([0.86, 0.87], model="resnet50", variant="rigl90")
-    comparison = compare_to_published(cells, aliases={"variant": {"rigl90": "sparse"}})
-    row = _row(comparison, 3, "yelp", "resnet50", "sparse", "cmr")
+    comparison = compare_to_published(cells, aliases={"variant": {"rigl90": "acdc90"}})
+    row = _row(comparison, 3, "yelp_polarity", "resnet50", "acdc90", "cmr")
     assert row["run_mean"] == pytest.approx(86.5) and row["status"] == "within"

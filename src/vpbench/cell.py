@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -356,7 +358,8 @@ def _write_all(out_dir: Path, files: Mapping[str, Any], metrics_frame: Callable[
     """Write every file into a staging folder, then ``metrics.parquet``, then move them all into ``out_dir``
     (metrics last): a cell folder holds all of a cell's outputs or none of them."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    prefix = f".staging-{socket.gethostname()}-{os.getpid()}-"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir))
     files = dict(files)
     try:
         for name, content in [*files.items(), ("metrics.parquet", None)]:
@@ -375,5 +378,18 @@ def _write_all(out_dir: Path, files: Mapping[str, Any], metrics_frame: Callable[
                 )
         for name in sorted(files, key=lambda n: n == "metrics.parquet"):
             (staging / name).replace(out_dir / name)
+        _remove_dead_staging(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_dead_staging(out_dir: Path) -> None:
+    """Remove staging folders that killed runs of this cell left on this host (their process is gone)."""
+    for folder in out_dir.glob(f".staging-{socket.gethostname()}-*"):
+        try:
+            pid = int(folder.name.removeprefix(f".staging-{socket.gethostname()}-").split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue

@@ -6,6 +6,7 @@ flag the training loop checks after every step, so the loop can flush a checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import types
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from vpbench import atomic_io
 from vpbench.checksums import safe_torch_load, sha256_file
-from vpbench.errors import ChecksumError, VpbenchError
+from vpbench.errors import ChecksumError, MissingSourceError, VpbenchError
 
 
 class PreemptedError(VpbenchError):
@@ -37,17 +38,17 @@ class CheckpointStore:
         """Return the saved state, or None when there is none or it fails its checksum."""
         if not (self.path.is_file() and self.sidecar.is_file()):
             return None
-        expected = self.sidecar.read_text().strip()
         try:
+            expected = self.sidecar.read_text().strip()
             return safe_torch_load(self.path, expected)
-        except ChecksumError:
+        except (ChecksumError, MissingSourceError, FileNotFoundError):  # stale, or cleared meanwhile
             return None
 
     def clear(self) -> None:
         """Remove the checkpoint once the cell's outputs are written."""
-        for path in (self.sidecar, self.path):
-            path.unlink(missing_ok=True)
-        if self.directory.is_dir() and not any(self.directory.iterdir()):
+        for path in (self.sidecar, self.path, *self.directory.glob(".state.pt*.tmp")):
+            path.unlink(missing_ok=True)  # temporaries too: a kill during a save leaves one behind
+        with contextlib.suppress(OSError):  # not empty, or removed by a concurrent run of the same cell
             self.directory.rmdir()
 
 

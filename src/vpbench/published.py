@@ -38,10 +38,10 @@ DATASET_IDS: dict[str, str] = {
     "GTSRB": "gtsrb",
     "DTD": "dtd",
     "EuroSAT": "eurosat",
-    "Yelp": "yelp",
+    "Yelp": "yelp_polarity",
     "IMDB": "imdb",
     "AG": "ag_news",
-    "DBPedia": "dbpedia",
+    "DBPedia": "dbpedia_14",
     "Splice": "splice",
 }
 MODEL_IDS: dict[str, str] = {
@@ -65,6 +65,7 @@ METHOD_IDS: dict[str, str] = {
     "ILM-VP": "ilm_tp_vp",
     "Cross Modal Reprogramming": "cmr",
 }
+SPARSE_VARIANTS: dict[str, str] = {"resnet34": "gmp", "resnet50": "acdc90"}
 IDENTIFIER_MAPS: dict[str, dict[str, str]] = {
     "dataset_or_task": DATASET_IDS,
     "model": MODEL_IDS,
@@ -97,6 +98,9 @@ def load_published(*, map_identifiers: bool = True) -> pd.DataFrame:
             )
         frame[f"paper_{column}"] = frame[column]
         frame[column] = frame[column].map(mapping)
+    # The paper's "Sparse" column is a different checkpoint per model (studies/paper.yaml).
+    sparse = frame["variant"] == "sparse"
+    frame.loc[sparse, "variant"] = frame.loc[sparse, "model"].map(SPARSE_VARIANTS).fillna("sparse")
     return frame
 
 

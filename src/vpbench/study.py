@@ -118,6 +118,7 @@ def dataset_input_size(config: Mapping[str, Any], dataset: str) -> int:
 
 def expand_cells(config: Mapping[str, Any]) -> list[Cell]:
     """Every cell of the study, in a stable order, skipping (method, model) pairs of different kinds."""
+    from vpbench.datasets import get_dataset
     from vpbench.methods import get_method
     from vpbench.models import get_model_family
 
@@ -131,6 +132,8 @@ def expand_cells(config: Mapping[str, Any]) -> list[Cell]:
         kind = get_model_family(config["models"][model]["family"]).kind
         if kind not in get_method(method).model_kinds:
             continue
+        if (get_method(method).builder == "cross_modal") != (get_dataset(dataset).modality != "image"):
+            continue  # text/DNA tasks pair only with cross-modal methods, image datasets only with image VP
         for variant, n, seed in itertools.product(config["models"][model]["variants"], shots, seeds):
             cell = Cell(study, dataset, model, variant, method, n, seed)
             if not any(_matches(cell, rule) for rule in excluded):

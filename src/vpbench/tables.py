@@ -32,13 +32,13 @@ TABLE2_MODEL = "clip_vit_l14"
 TABLE2_VARIANTS: tuple[tuple[str, str], ...] = (("dense", "Dense"), ("upop2x", "2×"), ("upop4x", "4×"))
 TABLE2_METHODS: tuple[tuple[str, str], ...] = (("bahng_vp", "VP"), ("ilm_tp_vp", "ILM-VP"))
 TABLE2_DATASETS = ("cifar10", "caltech101", "oxford_pets", "svhn", "gtsrb", "dtd", "eurosat")
-CROSS_MODAL_TASKS = ("yelp", "imdb", "ag_news", "dbpedia", "splice")
+CROSS_MODAL_TASKS = ("yelp_polarity", "imdb", "ag_news", "dbpedia_14", "splice")
 # (column group, column header, model, variant)
 TABLE3_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("Dense", "ResNet-34", "resnet34", "dense"),
     ("Dense", "ResNet-50", "resnet50", "dense"),
-    ("Sparse", "ResNet-34", "resnet34", "sparse"),
-    ("Sparse", "ResNet-50", "resnet50", "sparse"),
+    ("Sparse", "ResNet-34", "resnet34", "gmp"),
+    ("Sparse", "ResNet-50", "resnet50", "acdc90"),
     ("Quantized", "DeiT 32-bit", "deit_tiny", "dense"),
     ("Quantized", "DeiT 3-bit", "deit_tiny", "w3a3"),
 )

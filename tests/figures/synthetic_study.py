@@ -37,7 +37,7 @@ CLIP_VARIANTS = [
 CMR_VARIANTS = {
     "resnet34": [
         ("dense", True, "none", 0.0, "dense", np.nan, 0.0),
-        ("sparse", False, "gmp", 0.9, "sparse", np.nan, 0.08),
+        ("gmp", False, "gmp", 0.9, "sparse", np.nan, 0.08),
     ],
     "deit_tiny": [
         ("dense", True, "none", 32.0, "32-bit", np.nan, 0.0),
@@ -48,12 +48,12 @@ DATASETS = {"cifar10": 3, "oxford_pets": 4}
 CLASS_NAMES = {
     "cifar10": ["airplane", "automobile", "bird"],
     "oxford_pets": ["Abyssinian", "Bombay", "Sphynx", "pug"],
-    "yelp": ["negative", "positive"],
+    "yelp_polarity": ["negative", "positive"],
     "splice": ["EI", "IE", "N"],
 }
 SOURCE_NAMES = ["tench", "goldfish", "schipperke", "carton", "tub", "Mexican hairless", "chiffonier"]
 SHOTS = ("1", "10", "full")
-FULL_PER_CLASS = {"cifar10": 5000.0, "oxford_pets": 100.0, "yelp": 1000.0, "splice": 500.0}
+FULL_PER_CLASS = {"cifar10": 5000.0, "oxford_pets": 100.0, "yelp_polarity": 1000.0, "splice": 500.0}
 # cells that were configured but never finished (dataset, model, variant, method, shots)
 MISSING = {("oxford_pets", "resnet18", "gmp90", "flm", "10")}
 
@@ -195,7 +195,7 @@ def make_study() -> dict[str, pd.DataFrame]:
                 _add(frames, "cifar10", "clip_vit_l14", spec, method, "full", seed, 3)
     for model, specs in CMR_VARIANTS.items():
         for spec in specs:
-            for task, classes in (("yelp", 2), ("splice", 3)):
+            for task, classes in (("yelp_polarity", 2), ("splice", 3)):
                 for seed in (1, 2, 3):
                     _add(frames, task, model, spec, "cmr", "full", seed, classes)
     result = {key: pd.DataFrame(rows) for key, rows in frames.items()}

@@ -30,7 +30,7 @@ def dry_run(tmp_path: Path, config: dict, *targets: str) -> dict[str, int]:
 def test_demo_dry_run_lists_exactly_one_training_job_per_cell(tmp_path):
     cells = validate_study(copy.deepcopy(DEMO))
     counts = dry_run(tmp_path, DEMO)
-    assert counts["train_cell"] == len(cells) == 48
+    assert counts["train_cell"] == len(cells) == 49  # 48 image-VP cells + 1 cross-modal cell
     assert "train_pack" not in counts
     assert counts["figures"] == counts["tables"] == counts["aggregate"] == 1
 
@@ -45,7 +45,7 @@ def packed_demo() -> dict:
 def test_packing_groups_few_shot_cells_of_one_variant_and_dataset(tmp_path, packed_demo):
     counts = dry_run(tmp_path, packed_demo)
     assert counts["train_pack"] == 8  # 2 datasets × 4 variants, 6 cells each
-    assert "train_cell" not in counts
+    assert counts["train_cell"] == 1  # the full-data cross-modal cell is never packed
 
 
 def test_asking_for_one_cell_runs_only_that_cell_even_when_packing(tmp_path, packed_demo):

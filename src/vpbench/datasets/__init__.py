@@ -1,6 +1,6 @@
 """Registry, native-format readers, uint8 caches, N-shot splits; importing registers every dataset."""
 
-from vpbench.datasets import demo, torchvision_sources  # noqa: F401  (registers every dataset)
+from vpbench.datasets import demo, text_tasks, torchvision_sources  # noqa: F401  (registers every dataset)
 from vpbench.datasets.access import acquire, iter_images, open_split, read_labels
 from vpbench.datasets.cache import CachedSplit, build_cache, load_cache, verify_cache
 from vpbench.datasets.nshot import (

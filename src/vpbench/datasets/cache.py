@@ -91,6 +91,13 @@ def build_cache(
         raise ConfigError(f"unknown resize rule {resize!r}; allowed: {', '.join(RESIZERS)}")
     resize_image, resize_rule = RESIZERS[resize]
     spec = get_dataset(name)
+    if spec.modality != "image":  # text/DNA: token ids, input_size is the token length, resize unused
+        from vpbench.datasets.token_cache import build_token_cache
+
+        return build_token_cache(
+            name, split, root, out_dir, input_size=input_size, verify_md5=verify_md5, progress=progress,
+            limit_per_class=limit_per_class,
+        )  # fmt: skip
     size = spec.input_size if input_size is None else int(input_size)
     if size < 1:
         raise ConfigError(f"input_size must be a positive integer, got {input_size!r}")
@@ -140,7 +147,7 @@ def build_cache(
 class CachedSplit:
     """A loaded cache: memory-mapped images, labels, class names and the manifest."""
 
-    images: np.ndarray  # uint8 N×3×S×S, read-only memory map
+    images: np.ndarray  # uint8 N×3×S×S (int64 N×L token ids for text/DNA caches), read-only memory map
     labels: np.ndarray  # int64 N
     class_names: tuple[str, ...]
     manifest: dict[str, Any]
@@ -178,17 +185,23 @@ def verify_cache(cache_dir: Path) -> dict[str, Any]:
 
 
 def load_cache(cache_dir: Path, verify: bool = False) -> CachedSplit:
-    """Open a cache (images memory-mapped read-only); ``verify=True`` checks the sha256s first."""
+    """Open a cache (images or tokens memory-mapped read-only); ``verify=True`` checks the sha256s first.
+
+    The manifest's ``array_file``/``dtype`` name the data array (token caches); image caches omit them.
+    """
     cache_dir = Path(cache_dir)
     manifest = verify_cache(cache_dir) if verify else read_manifest(cache_dir)
+    dtype = np.dtype(manifest.get("dtype", "uint8"))
     try:
-        images = np.load(cache_dir / IMAGES_FILE, mmap_mode="r", allow_pickle=False)
+        images = np.load(
+            cache_dir / manifest.get("array_file", IMAGES_FILE), mmap_mode="r", allow_pickle=False
+        )
         labels = np.load(cache_dir / LABELS_FILE, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise CacheCorruptError(f"cache {cache_dir} is unreadable ({exc}); rebuild it") from exc
     if (
         list(images.shape) != manifest["shape"]
-        or images.dtype != np.uint8
+        or images.dtype != dtype
         or labels.shape != (manifest["count"],)
     ):
         raise CacheCorruptError(

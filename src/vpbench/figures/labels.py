@@ -22,10 +22,10 @@ DATASET_LABELS: dict[str, str] = {
     "oxford_pets": "OxfordPets",
     "eurosat": "EuroSAT",
     "caltech101": "Caltech101",
-    "yelp": "Yelp",
+    "yelp_polarity": "Yelp",
     "imdb": "IMDB",
     "ag_news": "AG News",
-    "dbpedia": "DBPedia",
+    "dbpedia_14": "DBPedia",
     "splice": "Splice",
 }
 

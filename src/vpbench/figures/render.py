@@ -7,7 +7,7 @@ category, file stem and caption of each (the report's captions).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -79,16 +79,28 @@ def figure_plan(
     *,
     prompt_history: bool,
     reliability: bool = True,
+    combos: Iterable[tuple[str, str, str]] | None = None,
 ) -> list[FigureSpec]:
     """Every figure a study produces, from its config: models → variants, datasets, methods, N-shots.
 
     The workflow declares exactly these files as report outputs, so the plan never depends on results.
     """
     shots = [str(s) for s in shots]
+    present = set(combos) if combos is not None else None  # (model, dataset, method) with cells
+
+    def has(model: str, dataset: str, method: str | None = None) -> bool:
+        if present is None:
+            return True
+        return any(m == model and d == dataset and (method is None or x == method) for m, d, x in present)
+
     plan: list[FigureSpec] = []
     for model in sorted(variants):
         plan.append(FigureSpec("accuracy", f"{model}_nshot_grid", "nshot_grid", model))
-        plan += [FigureSpec("accuracy", f"{model}_{d}_nshot", "nshot", model, d) for d in sorted(datasets)]
+        plan += [
+            FigureSpec("accuracy", f"{model}_{d}_nshot", "nshot", model, d)
+            for d in sorted(datasets)
+            if has(model, d)
+        ]
         calibration_shots = "full" if "full" in shots else None
         plan += [
             FigureSpec("calibration", f"{model}_{metric}", "metric_vs_compression", model, metric=metric,
@@ -100,6 +112,8 @@ def figure_plan(
         per_class, largest = analysis_shots(shots), ordered_shots(shots)[-1]
         for dataset in sorted(datasets):
             for method in sorted(methods):
+                if not has(model, dataset, method):
+                    continue
                 name = f"{model}_{dataset}_{method}"
                 common = {"model": model, "dataset": dataset, "method": method}
                 plan.append(FigureSpec("compression_cost", f"{name}_delta", "delta", **common))
