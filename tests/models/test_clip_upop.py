@@ -168,3 +168,22 @@ def test_registered_upop_families_are_wired_for_shape_inference():
         get_model_family("upop_clip_vit_l14_336_coco_4x").dense_parent
         == "upop_clip_vit_l14_336_coco_uncompressed"
     )
+
+
+def test_openai_clip_family_loads_the_hf_mirror_layout_strictly(tmp_path):
+    """The zero-shot ViT-L/14 family reads open_clip's HF-mirror file: a plain state dict with open_clip
+    keys (no container, no prefix). Same family entry, only the architecture shrunk to keep the test fast."""
+    import dataclasses
+
+    family = dataclasses.replace(get_model_family("clip_vit_l14_openai"), builder=partial(build_clip, TINY))
+    source = build_clip(TINY)
+    path = tmp_path / family.weights.filename
+    torch.save(source.state_dict(), path)
+    model = load_family_weights(family, path, pinned_sha256=None)
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    assert model.visual.transformer.resblocks[0].mlp.c_fc.weight.shape == (128, 32)
+    broken = {f"module.{key}": value for key, value in source.state_dict().items()}
+    torch.save(broken, path)
+    with pytest.raises(CheckpointMismatchError, match="clip_vit_l14_openai"):
+        load_family_weights(family, path, pinned_sha256=None)
