@@ -267,3 +267,27 @@ def test_a_step_budget_stops_training_inside_an_epoch():
         tiny_vp_model("rlm", 1), data, settings(epochs=6, max_steps=10), device=CPU, progress=False
     )
     assert [row["epoch"] for row in outcome.history] == [0, 1, 2]  # 4 + 4 + 2 steps
+
+
+def test_batch_norm_folding_keeps_the_frozen_function():
+    import torchvision
+
+    from vpbench.compression import quantize_model
+
+    net = torchvision.models.mobilenet_v2().eval()
+    with torch.no_grad():  # non-trivial BN statistics so folding has something to fold
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 32, 32)
+    expected = net(x)
+    assert training.fold_batch_norms(net) == 52
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    torch.testing.assert_close(net(x), expected, rtol=1e-4, atol=1e-4)
+    assert training.fold_batch_norms(net) == 0
+    quantized = quantize_model(
+        torchvision.models.mobilenet_v2().eval(), 4, 8, calibration=torch.randn(4, 3, 32, 32)
+    )
+    assert training.fold_batch_norms(quantized) == 0  # fake-quant convs keep their BN
