@@ -297,6 +297,15 @@ def aggregate_study(
 # ------------------------------------------------------------------------------------------ summaries
 
 
+def select(frame: pd.DataFrame, **identifiers: object) -> pd.DataFrame:
+    """Rows whose identifier columns equal the given values (``shots`` compared as text), e.g.
+    ``select(classes, model="resnet50", dataset="dtd", method="ilm", shots=10)``."""
+    mask = pd.Series(True, index=frame.index)
+    for column, value in identifiers.items():
+        mask &= frame[column] == (str(value) if column == "shots" else value)
+    return frame.loc[mask]
+
+
 def summarise(cells_df: pd.DataFrame, by: Sequence[str], metric: str) -> pd.DataFrame:
     """Mean, sample std, count (``n_seeds``) and 95% t-interval half-width (``ci95``) of ``metric`` per group.
 

@@ -14,6 +14,7 @@ from vpbench.aggregate import (
     load_test_predictions,
     most_compressed_variant,
     ordered_shots,
+    select,
     summarise,
     variant_table,
 )
@@ -250,12 +251,7 @@ def load_reliability_inputs(
 
     ``seed`` defaults to the smallest seed both variants have; variants without predictions are left out.
     """
-    rows = cells.loc[
-        (cells["model"] == model)
-        & (cells["dataset"] == dataset)
-        & (cells["method"] == method)
-        & (cells["shots"] == shots)
-    ]
+    rows = select(cells, model=model, dataset=dataset, method=method, shots=shots)
     chosen = [v for v in (dense_variant_of(cells, model), most_compressed_variant(cells, model)) if v]
     seeds = [set(rows.loc[rows["variant"] == v, "seed"]) for v in chosen]
     common = sorted(set.intersection(*seeds)) if seeds else []

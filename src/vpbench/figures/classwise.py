@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from vpbench.aggregate import select
 from vpbench.figures.labels import dataset_label, method_label, model_label
 from vpbench.figures.style import Plot, new_figure, seed_phrase, styled
 
@@ -22,12 +23,7 @@ def classwise_deltas(
     compressed_variant: str,
 ) -> pd.DataFrame:
     """Per target class: mean accuracy over seeds of both variants and Δ = dense − compressed (pp)."""
-    rows = classes.loc[
-        (classes["model"] == model)
-        & (classes["dataset"] == dataset)
-        & (classes["method"] == method)
-        & (classes["shots"] == str(shots))
-    ]
+    rows = select(classes, model=model, dataset=dataset, method=method, shots=shots)
     columns = ["class_index", "class_name", "dense", "compressed", "delta_pp", "n_dense", "n_compressed"]
     per_variant = []
     for variant, name in ((dense_variant, "dense"), (compressed_variant, "compressed")):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from vpbench.aggregate import dense_deltas, ordered_shots, variant_table
+from vpbench.aggregate import dense_deltas, ordered_shots, select, variant_table
 from vpbench.figures.labels import dataset_label, method_label, metric_label, metric_scale, model_label
 from vpbench.figures.style import Plot, new_figure, seed_phrase, styled
 
@@ -20,9 +20,7 @@ def delta_grid(
     cells: pd.DataFrame, model: str, method: str, dataset: str, *, metric: str = "accuracy"
 ) -> pd.DataFrame:
     """Long table of Δ (display units) with Welch p-values for one (model, method, dataset), ordered rows."""
-    subset = cells.loc[
-        (cells["model"] == model) & (cells["method"] == method) & (cells["dataset"] == dataset)
-    ]
+    subset = select(cells, model=model, method=method, dataset=dataset)
     deltas = dense_deltas(subset, metric)
     deltas = deltas.assign(delta=deltas["delta"] * metric_scale(metric))
     deltas["significant"] = deltas["p_value"] < SIGNIFICANCE_LEVEL

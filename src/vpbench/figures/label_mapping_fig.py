@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from vpbench.aggregate import select
 from vpbench.figures.labels import dataset_label, method_label, model_label
 from vpbench.figures.style import Plot, new_figure, styled
 
@@ -27,12 +28,7 @@ def mapping_pairs(
 
     ``seed`` defaults to the smallest seed both variants have; without one the frame is empty.
     """
-    rows = classes.loc[
-        (classes["model"] == model)
-        & (classes["dataset"] == dataset)
-        & (classes["method"] == method)
-        & (classes["shots"] == str(shots))
-    ]
+    rows = select(classes, model=model, dataset=dataset, method=method, shots=shots)
     seeds = [set(rows.loc[rows["variant"] == v, "seed"]) for v in (dense_variant, compressed_variant)]
     common = sorted(seeds[0] & seeds[1])
     if seed is None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from vpbench.aggregate import summarise, variant_table
+from vpbench.aggregate import select, summarise, variant_table
 from vpbench.figures.labels import dataset_label, method_label, model_label
 from vpbench.figures.style import Plot, marker, method_colors, new_figure, save_figure, seed_phrase, styled
 
@@ -29,12 +29,7 @@ def plot_prompt_evolution(
 
     ``cells`` (the aggregated metrics) supplies compression labels and order; else variant names are used.
     """
-    rows = epochs.loc[
-        (epochs["model"] == model)
-        & (epochs["dataset"] == dataset)
-        & (epochs["method"] == method)
-        & (epochs["shots"] == str(shots))
-    ]
+    rows = select(epochs, model=model, dataset=dataset, method=method, shots=shots)
     rows = rows.assign(epochs_done=rows["epoch"] + 1)
     labels, order, dense = _variant_labels(rows, cells, model)
     colors = method_colors(method, max(len(order), 1))
