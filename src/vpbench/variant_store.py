@@ -95,7 +95,7 @@ def load_variant_model(variant_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
     if "compress" in card["spec"]:
         net = load_variant(family.builder(), card["spec"]["compress"], Path(variant_dir))
     else:
-        verify_sha256(weights_path, card["weights_sha256"])
-        net = load_family_weights(family, weights_path)
+        # one hash of the file per load: the card's full sha256 refines the registry's (prefix) checksum
+        net = load_family_weights(family, weights_path, pinned_sha256=card["weights_sha256"])
     net.eval().requires_grad_(False)
     return net, card

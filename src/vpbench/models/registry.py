@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from vpbench.checksums import safe_torch_load
-from vpbench.errors import MissingSourceError, VpbenchError
+from vpbench.errors import ChecksumError, MissingSourceError, VpbenchError
 from vpbench.models.lock import LOCK_FILENAME, pinned_sha256_for
 from vpbench.registry import Registry
 
@@ -111,9 +111,14 @@ def load_family_weights(
             f"weights for {family.name!r} not found at {path}. Expected file {family.weights.filename!r} "
             f"(sha256 {family.weights.sha256 or 'unpublished'}). {family.weights.instructions}".strip()
         )
-    expected = (
-        family.weights.sha256 or pinned_sha256 or pinned_sha256_for(path.parent / LOCK_FILENAME, family.name)
-    )
+    published = family.weights.sha256
+    if pinned_sha256 and published and not pinned_sha256.lower().startswith(published.lower()):
+        raise ChecksumError(
+            f"sha256 mismatch for {path}: recorded {pinned_sha256}, but the registry publishes {published} "
+            f"for {family.name}; nothing was loaded"
+        )
+    # a recorded full hash refines a published prefix (torchvision names carry only 8 hex digits)
+    expected = pinned_sha256 or published or pinned_sha256_for(path.parent / LOCK_FILENAME, family.name)
     checkpoint = safe_torch_load(path, expected)
     state = dict(family.remap(checkpoint) if family.remap else default_state_dict(checkpoint))
     model = family.state_builder(state) if family.state_builder else family.builder()
