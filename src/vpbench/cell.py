@@ -239,7 +239,7 @@ def _finish_cell(cell, where, split, settings, setup, outcome, context, load_sec
         "lr": settings.lr,
         "device": device.type,
         "precision": outcome.precision,
-        "wall_load_s": load_seconds,
+        "wall_load_s": load_seconds + outcome.timings.get("setup", 0.0),
         "wall_mapping_s": outcome.timings["mapping"],
         "wall_train_s": outcome.timings["train"],
         "wall_eval_s": outcome.timings["eval"] + (time.perf_counter() - tick),

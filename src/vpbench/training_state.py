@@ -60,6 +60,7 @@ class CellRun:
         store: CheckpointStore | None,
         label: str,
     ) -> None:
+        started = time.perf_counter()
         self.model, self.data, self.settings, self.store, self.label = model, data, settings, store, label
         model.to(device)
         self.train_inputs = data.train_images.to(device)
@@ -74,7 +75,7 @@ class CellRun:
             settings.milestones, settings.gamma, settings.warmup_steps,
         )  # fmt: skip
         self.optimizer = make_optimizer(model.trainable_parameters(), settings)
-        self.timings = {"mapping": 0.0, "train": 0.0, "eval": 0.0}
+        self.timings = {"setup": 0.0, "mapping": 0.0, "train": 0.0, "eval": 0.0}
         self.history: list[dict[str, Any]] = []
         self.prompts = [effective_prompt(model)] if settings.save_prompt_history else []
         self.epoch, self.step, self.running = 0, 0, _fresh_running(settings.lr)
@@ -82,6 +83,7 @@ class CellRun:
         self.batches: list[torch.Tensor] = []
         self.budget = 0
         self._restore()
+        self.timings["setup"] = time.perf_counter() - started  # device copy, optimiser, checkpoint restore
 
     @property
     def done(self) -> bool:
