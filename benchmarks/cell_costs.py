@@ -26,9 +26,9 @@ def prepare(workdir: Path, model: str, dataset: str, canvas: int, input_size: in
     """Weights, caches, splits (seeds 1-2) and the dense variant in ``workdir`` (no network)."""
     import numpy as np
 
-    from vpbench.datasets import build_cache, write_split
-    from vpbench.download import acquire_weights
-    from vpbench.variant_store import materialize_variant
+    from vpbench.compression.variant_store import materialize_variant
+    from vpbench.data import build_cache, write_split
+    from vpbench.sources.download import acquire_weights
 
     weights = acquire_weights(model, workdir / "weights", allow_network=False)
     for split in ("train", "test"):
@@ -48,10 +48,10 @@ def worker(spec: dict) -> dict:
     imported = time.perf_counter()
     import torch
 
-    from vpbench import training
-    from vpbench.cell import CellPaths, run_pack
-    from vpbench.config_validation import validate_config
-    from vpbench.study import Cell
+    from vpbench.engine import training
+    from vpbench.engine.cell import CellPaths, run_pack
+    from vpbench.study.grid import Cell
+    from vpbench.study.schema import validate_config
 
     torch.set_num_threads(spec["threads"])
     imported = time.perf_counter() - STARTED

@@ -1,5 +1,5 @@
 # CLIP text embeddings: every (template, class) text encoded once per model variant and dataset (§5.1).
-from vpbench.text_templates import TEMPLATE_SETS  # noqa: E402
+from vpbench.engine.text_templates import TEMPLATE_SETS  # noqa: E402
 
 
 rule text_embeddings:

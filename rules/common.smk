@@ -9,12 +9,12 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from vpbench.config_validation import validate_study  # noqa: E402
-from vpbench.figures.render import figure_plan  # noqa: E402
+from vpbench.study.schema import validate_study  # noqa: E402
+from vpbench.results.figures.render import figure_plan  # noqa: E402
 from vpbench.errors import VpbenchError  # noqa: E402
-from vpbench.methods import get_method  # noqa: E402
+from vpbench.engine.methods import get_method  # noqa: E402
 from vpbench.models import get_model_family  # noqa: E402
-from vpbench import study as vpstudy  # noqa: E402
+from vpbench.study import grid as vpstudy  # noqa: E402
 
 try:
     CELLS = validate_study(config)  # names the bad key and the allowed values

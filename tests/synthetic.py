@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vpbench.output_mapping import IndexMapping, LinearMapping
-from vpbench.prompts import PaddingPrompt
-from vpbench.training import CellData, VisualPromptModel
+from vpbench.engine.output_mapping import IndexMapping, LinearMapping
+from vpbench.engine.prompts import PaddingPrompt
+from vpbench.engine.training import CellData, VisualPromptModel
 
 COLOURS = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 1.0, 0]])
 METHOD_HEADS = {

@@ -9,7 +9,6 @@ import torch
 import torchvision
 from torch import nn
 
-from vpbench.checksums import sha256_file
 from vpbench.compression import variants
 from vpbench.compression.fake_quant import FakeQuantMixin
 from vpbench.compression.model_card import model_card
@@ -22,6 +21,7 @@ from vpbench.compression.variants import (
     validate_spec,
 )
 from vpbench.errors import ChecksumError, ConfigError, MissingSourceError
+from vpbench.sources.checksums import sha256_file
 
 
 def test_validate_spec_fills_defaults():

@@ -1,4 +1,4 @@
-"""Real cell processes for fault tests: run one tiny cell (tests/test_cell.py's workspace) in a child,
+"""Real cell processes for fault tests: run one tiny cell (tests/engine/test_cell.py's workspace) in a child,
 stop it at an exact point, and kill it there.
 
 Children are forked from a forkserver that has already imported torch and vpbench (if this module is the
@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tests.test_cell import CONFIG, _run, _stable
-from vpbench import atomic_io
-from vpbench.checkpointing import CheckpointStore
-from vpbench.checksums import safe_torch_load
-from vpbench.config_validation import validate_config
+from tests.engine.test_cell import CONFIG, _run, _stable
+from vpbench.engine.checkpointing import CheckpointStore
+from vpbench.runtime import atomic_io
+from vpbench.sources.checksums import safe_torch_load
+from vpbench.study.schema import validate_config
 
 STEPS_PER_EPOCH = 3  # CONFIG: 2 shots x 10 digits = 20 training images in batches of 8
 EPOCHS = CONFIG["training"]["epochs"]
@@ -63,7 +63,7 @@ class Pause:
 
 
 def checkpoint_dir(out: Path) -> Path:
-    """Where tests.test_cell._run keeps the cell's resumable state."""
+    """Where tests.engine.test_cell._run keeps the cell's resumable state."""
     return out.parent / (out.name + "-ckpt")
 
 
@@ -190,7 +190,7 @@ def _slow_checkpoints(seconds: float) -> None:
 def cell_child(
     root: str, out: str, variant: str, status: str, pause: Pause | None, slow_checkpoint_s: float
 ) -> None:
-    """Child entry point: run the cell of tests/test_cell.py into ``out``, with the requested hooks."""
+    """Child entry point: run the cell of tests/engine/test_cell.py into ``out``, with the requested hooks."""
     torch.set_num_threads(1)
     status_dir, out_dir = Path(status), Path(out)
     if pause is not None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.test_cell import _run, workspace  # noqa: F401  (workspace: caches, split, dense + mag50 variants)
 from tests.models.conftest import forbid_torch_load  # noqa: F401  (torch.load fails the test)
-from tests.test_cell import _run, workspace  # noqa: F401  (workspace: caches, split, dense + mag50 variants)
 
 
 @pytest.fixture(scope="module")

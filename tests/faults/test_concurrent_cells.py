@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.test_cell import _run
 from tests.faults.cell_processes import EXPECTED_FILES, CellProcess, assert_same_outputs, checkpoint_dir
-from tests.test_cell import _run
-from vpbench.aggregate import CellOutputError, collect_cells
-from vpbench.study import Cell
+from vpbench.results.aggregate import CellOutputError, collect_cells
+from vpbench.study.grid import Cell
 
 pytestmark = pytest.mark.slow
 VARIANTS = ("dense", "mag50")
 
 
 def _cell_dir(results: Path, variant: str) -> Path:
-    """Where the workflow would put tests/test_cell.py's cell for ``variant`` (aggregation parses it)."""
+    """Where the workflow would put the engine cell test.s cell for ``variant`` (aggregation parses it)."""
     return results / Cell("unit", "digits", "mobilenet_v2", variant, "ilm", "2", 1).directory
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.engine.test_cell import _run
 from tests.faults.cell_processes import (
     assert_same_outputs,
     checkpoint_dir,
@@ -25,9 +26,8 @@ from tests.faults.cell_processes import (
     remaining_steps,
 )
 from tests.faults.writers import payload_bytes, write_repeatedly
-from tests.test_cell import _run
-from vpbench import atomic_io
-from vpbench.checksums import safe_torch_load
+from vpbench.runtime import atomic_io
+from vpbench.sources.checksums import safe_torch_load
 
 WRITERS = 3
 WRITE_SECONDS = 1.5

@@ -1,7 +1,7 @@
 """Kill and resume at the cell level: a real cell process is SIGKILLed (or SIGTERMed, as SLURM does at a
 time limit) at many points; rerunning it gives exactly the outputs of an uninterrupted run on CPU.
 
-The cell is tests/test_cell.py's (MobileNetV2, 16-px digits in a 32-px canvas, ILM, 2 shots, 4 epochs of
+The cell is the engine cell test's (MobileNetV2, 16-px digits in a 32-px canvas, ILM, 2 shots, 4 epochs of
 3 steps). Each rerun also counts its optimizer steps, which proves it resumed from the last valid
 checkpoint rather than starting over.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.test_cell import _run
 from tests.faults.cell_processes import (
     EPOCHS,
     EXPECTED_FILES,
@@ -28,7 +29,6 @@ from tests.faults.cell_processes import (
     raw_checkpoint_position,
     remaining_steps,
 )
-from tests.test_cell import _run
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +149,7 @@ def test_sigterm_flushes_a_mid_epoch_checkpoint_and_the_rerun_matches(
         exit_code = child.join()
     assert exit_code != 0
     error = child.error()
-    assert error["type"] == "vpbench.checkpointing.PreemptedError", error
+    assert error["type"] == "vpbench.engine.checkpointing.PreemptedError", error
     assert "SIGTERM" in error["message"] and "checkpoint saved" in error["message"]
     assert checkpoint_position(out) == (1, 2)  # mid-epoch: 2 of epoch 1's 3 steps are in the checkpoint
     assert not (out / "metrics.parquet").exists()

@@ -1,5 +1,5 @@
 """Numerical faults in a real cell: non-finite logits stop it with a message naming the cell and the epoch,
-and leave nothing in its output folder (tests/test_training.py covers the bare training loop)."""
+and leave nothing in its output folder (tests/engine/test_training.py covers the bare training loop)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.test_cell import _run
+from tests.engine.test_cell import _run
 from vpbench.errors import NumericalError
 
 CELL_LABEL = "digits/mobilenet_v2/dense/ilm/2shot/seed1"

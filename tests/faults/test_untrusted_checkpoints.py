@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.engine.test_cell import _run
 from tests.faults.cell_processes import checkpoint_dir
-from tests.test_cell import _run
-from vpbench.checksums import sha256_file
+from vpbench.compression.variant_store import load_variant_model
 from vpbench.errors import ChecksumError, UnsafeCheckpointError
-from vpbench.variant_store import load_variant_model
+from vpbench.sources.checksums import sha256_file
 
 
 class CodeOnLoad:
@@ -48,7 +48,7 @@ def _write_malicious_checkpoint(path: Path, marker: Path) -> str:
 
 
 def _workspace_with_variant(root: Path, tmp_path: Path, variant: str) -> tuple[Path, Path]:
-    """A copy of tests/test_cell.py's workspace whose ``variant`` folder may be tampered with (caches and
+    """A copy of the engine cell test.s workspace whose ``variant`` folder may be tampered with (caches and
     split are linked, not copied). Returns (new root, the variant folder)."""
     new_root = tmp_path / "workspace"
     new_root.mkdir()

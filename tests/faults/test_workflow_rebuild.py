@@ -19,10 +19,10 @@ import pytest
 import torch
 import yaml
 
-from tests.test_cell import _stable
+from tests.engine.test_cell import _stable
 from tests.workflow.support import REPO_ROOT, SNAKEFILE, output_tail
-from vpbench.checksums import safe_torch_load, sha256_file
-from vpbench.study import Cell
+from vpbench.sources.checksums import safe_torch_load, sha256_file
+from vpbench.study.grid import Cell
 
 pytestmark = pytest.mark.slow
 STUDY = {

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from vpbench import atomic_io
+from vpbench.runtime import atomic_io
 
 
 def payload(writer: int) -> dict:

@@ -8,9 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from vpbench.checksums import sha256_file
 from vpbench.errors import ChecksumError, MissingSourceError, UnsafeCheckpointError
-from vpbench.models.lock import LOCK_FILENAME, record_first_seen
 from vpbench.models.registry import (
     CheckpointMismatchError,
     ModelFamily,
@@ -21,6 +19,8 @@ from vpbench.models.registry import (
     verify_compression,
 )
 from vpbench.models.vvtq import QuantAct, QuantLinear
+from vpbench.sources.checksums import sha256_file
+from vpbench.sources.lock import LOCK_FILENAME, record_first_seen
 
 
 class TinyNet(nn.Module):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpbench.study import check_study
+from vpbench.study.grid import check_study
 
 from .support import REPO_ROOT, SNAKEFILE, TINY_STUDY, SlurmCluster, Study, output_tail
 

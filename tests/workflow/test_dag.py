@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpbench.config_validation import validate_study
+from vpbench.study.schema import validate_study
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from vpbench.config_validation import validate_study
-from vpbench.study import plan_packs
+from vpbench.study.grid import plan_packs
+from vpbench.study.schema import validate_study
 
 ROOT = Path(__file__).resolve().parents[2]
 

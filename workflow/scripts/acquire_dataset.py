@@ -7,9 +7,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
 
 
-from vpbench import atomic_io
-from vpbench.datasets import acquire
-from vpbench.rule_logging import redirect_to_log
+from vpbench.data import acquire
+from vpbench.runtime import atomic_io
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 dataset = snakemake.wildcards.dataset  # noqa: F821

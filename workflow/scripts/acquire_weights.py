@@ -7,10 +7,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
 
 
-from vpbench import atomic_io
-from vpbench.checksums import sha256_file
-from vpbench.download import acquire_weights
-from vpbench.rule_logging import redirect_to_log
+from vpbench.runtime import atomic_io
+from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.sources.checksums import sha256_file
+from vpbench.sources.download import acquire_weights
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 out = Path(snakemake.output[0])  # noqa: F821

@@ -7,8 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
 
 
-from vpbench.aggregate import aggregate_study
-from vpbench.rule_logging import redirect_to_log
+from vpbench.results.aggregate import aggregate_study
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 aggregate_study(

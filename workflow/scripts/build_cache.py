@@ -8,8 +8,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 import json
 
-from vpbench.datasets import build_cache
-from vpbench.rule_logging import redirect_to_log
+from vpbench.data import build_cache
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 acquired = json.loads(Path(snakemake.input[0]).read_text())  # noqa: F821

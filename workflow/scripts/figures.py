@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 
 import pandas as pd
 
-from vpbench.figures.render import render_study_figures
-from vpbench.rule_logging import redirect_to_log
+from vpbench.results.figures.render import render_study_figures
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 frames = {name: pd.read_parquet(getattr(snakemake.input, name)) for name in ("cells", "epochs", "classes")}  # noqa: F821

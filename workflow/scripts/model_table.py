@@ -7,8 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
 
 
-from vpbench.model_report import model_table, write_model_table
-from vpbench.rule_logging import redirect_to_log
+from vpbench.results.model_report import model_table, write_model_table
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 table = model_table([Path(p).parent for p in snakemake.input], snakemake.params.dense)  # noqa: F821

@@ -7,8 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
 
 
-from vpbench.datasets import load_cache, write_split
-from vpbench.rule_logging import redirect_to_log
+from vpbench.data import load_cache, write_split
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 wildcards = snakemake.wildcards  # noqa: F821

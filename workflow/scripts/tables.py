@@ -9,8 +9,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 import pandas as pd
 
-from vpbench.rule_logging import redirect_to_log
-from vpbench.tables import write_study_tables
+from vpbench.results.tables import write_study_tables
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 cells = pd.read_parquet(snakemake.input.cells)  # noqa: F821

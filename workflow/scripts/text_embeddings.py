@@ -9,9 +9,9 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 import torch
 
-from vpbench.cell import resolve_device
-from vpbench.rule_logging import redirect_to_log
-from vpbench.text_embeddings import build_text_embeddings_file
+from vpbench.engine.cell import resolve_device
+from vpbench.engine.text_embeddings import build_text_embeddings_file
+from vpbench.runtime.rule_logging import redirect_to_log
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821

@@ -9,9 +9,9 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 import torch
 
-from vpbench.cell import run_cell
-from vpbench.rule_logging import redirect_to_log
-from vpbench.study import Cell
+from vpbench.engine.cell import run_cell
+from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.grid import Cell
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821

@@ -8,10 +8,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 import torch
 
-from vpbench import atomic_io
-from vpbench.cell import CellPaths, run_pack
-from vpbench.rule_logging import redirect_to_log
-from vpbench.study import CHECKPOINT_DIR, Cell
+from vpbench.engine.cell import CellPaths, run_pack
+from vpbench.runtime import atomic_io
+from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.grid import CHECKPOINT_DIR, Cell
 
 redirect_to_log(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821

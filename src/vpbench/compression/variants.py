@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from vpbench import atomic_io
-from vpbench.checksums import safe_torch_load, sha256_file
 from vpbench.compression.fake_quant import DEFAULT_PERCENTILE, OBSERVERS
 from vpbench.compression.pruning import PRUNABLE_SCOPES, SCOPES, magnitude_prune, semi_structured_prune
 from vpbench.compression.quantization import insert_fake_quant, quantize_model
 from vpbench.errors import ChecksumError, ConfigError, MissingSourceError
+from vpbench.runtime import atomic_io
+from vpbench.sources.checksums import safe_torch_load, sha256_file
 
 MODEL_FILE = "model.pt"
 CARD_FILE = "card.json"

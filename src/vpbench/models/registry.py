@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from vpbench.checksums import safe_torch_load
 from vpbench.errors import ChecksumError, MissingSourceError, VpbenchError
-from vpbench.models.lock import LOCK_FILENAME, pinned_sha256_for
 from vpbench.registry import Registry
+from vpbench.sources.checksums import safe_torch_load
+from vpbench.sources.lock import LOCK_FILENAME, pinned_sha256_for
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

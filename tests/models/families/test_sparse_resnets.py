@@ -7,12 +7,12 @@ import torch
 from torchvision import models
 
 from tests.models.conftest import keep_first
-from vpbench.checksums import sha256_file
-from vpbench.download import acquire_weights, load_pretrained
 from vpbench.errors import ChecksumError, MissingSourceError
 from vpbench.models import get_model_family, load_family_weights
-from vpbench.models.lock import LOCK_FILENAME, pinned_sha256_for
 from vpbench.models.registry import CheckpointMismatchError, measure_sparsity
+from vpbench.sources.checksums import sha256_file
+from vpbench.sources.download import acquire_weights, load_pretrained
+from vpbench.sources.lock import LOCK_FILENAME, pinned_sha256_for
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import torch
 import torchvision.transforms.functional as tvf
 from PIL import Image
 
-from vpbench.download import load_pretrained
 from vpbench.models import MODELS, get_model_family, load_family_weights
 from vpbench.models.imagenet import imagenet_class_names
+from vpbench.sources.download import load_pretrained
 
 
 def grace_hopper(size: int, mean, std) -> torch.Tensor:

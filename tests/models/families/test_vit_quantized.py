@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from tests.models.test_vvtq import set_all_quantizers
-from vpbench.download import load_pretrained
 from vpbench.models import get_model_family, load_family_weights
 from vpbench.models.registry import CheckpointMismatchError, measure_bits
+from vpbench.sources.download import load_pretrained
 
 
 def unpinned(name: str):

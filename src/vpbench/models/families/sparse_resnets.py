@@ -10,12 +10,12 @@ from pathlib import Path
 from torch import nn
 from torchvision import models
 
-from vpbench import atomic_io
-from vpbench.checksums import safe_torch_load, sha256_file, verify_sha256
 from vpbench.errors import MissingSourceError
-from vpbench.models.lock import pinned_sha256_for, record_first_seen
 from vpbench.models.registry import ModelFamily, WeightSource, register_model
 from vpbench.models.remaps import acdc_resnet, apply_lottery_mask, rigl_resnet_tf, sparseml_resnet
+from vpbench.runtime import atomic_io
+from vpbench.sources.checksums import safe_torch_load, sha256_file, verify_sha256
+from vpbench.sources.lock import pinned_sha256_for, record_first_seen
 
 # --- GMP ResNet-18/34 from SparseZoo (at risk: the service reached end of life) -----------------------
 

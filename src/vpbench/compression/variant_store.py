@@ -1,0 +1,101 @@
+"""Model variants on disk: materialise one (registry weights, optionally compressed in the pipeline)
+and load it back exactly, so every later step treats a compressed variant like a downloaded one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vpbench.models import get_model_family, load_family_weights
+from vpbench.runtime import atomic_io
+from vpbench.sources.checksums import verify_sha256
+
+
+def calibration_images(count: int, size: int, mean: Any, std: Any, seed: int = 0) -> torch.Tensor:
+    """``count`` normalised random crops of the sample photos matplotlib and scikit-learn ship.
+
+    Used to calibrate activation ranges of fake-quantized variants independently of any target task.
+    """
+    from vpbench.compression import sample_photos
+
+    photos = sample_photos(size=2 * size, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    generator = torch.Generator().manual_seed(seed)
+    crops = []
+    for _ in range(count):
+        photo = photos[int(torch.randint(len(photos), (1,), generator=generator))]
+        top, left = (int(v) for v in torch.randint(photo.shape[-1] - size + 1, (2,), generator=generator))
+        crops.append(photo[:, top : top + size, left : left + size])
+    batch = torch.stack(crops)
+    mean_t = torch.tensor(mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(std).view(1, 3, 1, 1)
+    return (batch - mean_t) / std_t
+
+
+def materialize_variant(
+    *,
+    model: str,
+    variant: str,
+    spec: Mapping[str, Any],
+    weights_path: Path,
+    out_dir: Path,
+    canvas: int,
+) -> dict[str, Any]:
+    """Write ``card.json`` (and ``model.pt`` for in-pipeline compression) for one study variant."""
+    from vpbench.compression import apply_compression, model_card, save_variant
+
+    family = get_model_family(spec["family"])
+    weights_sha256 = verify_sha256(weights_path, family.weights.sha256 if family.weights else None)
+    net = load_family_weights(family, weights_path)
+    base = {
+        "model": model,
+        "variant": variant,
+        "family": family.name,
+        "family_compression": family.compression,
+        "weights_path": str(weights_path),
+        "weights_sha256": weights_sha256,
+        "spec": dict(spec),
+    }
+    if "compress" not in spec:
+        card = model_card(
+            net, family=family.name, variant=variant, spec=dict(spec), input_size=canvas,
+            source=str(weights_path), checksum=weights_sha256,
+        )  # fmt: skip
+        card.update(base)
+        atomic_io.write_json(out_dir / "card.json", card)
+        return card
+    compress = dict(spec["compress"])
+    calibration = None
+    if compress["method"] == "fake_quant":
+        calibration = calibration_images(
+            int(compress.get("calibration_images", 64)), canvas, family.mean, family.std
+        )
+    compressed = apply_compression(net, compress, calibration)
+    card = model_card(
+        compressed, family=family.name, variant=variant, spec=compress, input_size=canvas,
+        source=f"{weights_path} + in-pipeline {compress['method']}", checksum=None,
+    )  # fmt: skip
+    card.update(base)
+    save_variant(compressed, out_dir, card)
+    return card
+
+
+def load_variant_model(variant_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a materialised variant (checksums verified, strict load) in eval mode, with its card."""
+    import json
+
+    from vpbench.compression import load_variant
+
+    card = json.loads((Path(variant_dir) / "card.json").read_text())
+    family = get_model_family(card["family"])
+    weights_path = Path(card["weights_path"])
+    if "compress" in card["spec"]:
+        net = load_variant(family.builder(), card["spec"]["compress"], Path(variant_dir))
+    else:
+        # one hash of the file per load: the card's full sha256 refines the registry's (prefix) checksum
+        net = load_family_weights(family, weights_path, pinned_sha256=card["weights_sha256"])
+    net.eval().requires_grad_(False)
+    return net, card

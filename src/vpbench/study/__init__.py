@@ -1,0 +1,1 @@
+"""The study: schema validation, the cell grid, packs and paths."""

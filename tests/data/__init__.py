@@ -1,0 +1,1 @@
+"""Tests of vpbench.data; ``native_formats`` writes synthetic datasets for any suite to reuse."""

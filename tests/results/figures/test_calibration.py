@@ -1,0 +1,106 @@
+"""Calibration/confidence versus compression and reliability diagrams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vpbench.runtime import atomic_io
+from vpbench.results.aggregate import cell_path
+from vpbench.results.figures.calibration import (
+    expected_calibration_error,
+    load_reliability_inputs,
+    plot_metric_vs_compression,
+    plot_reliability,
+    reliability_bins,
+)
+
+
+def _lines(axes):
+    return [line for line in axes.get_lines() if not line.get_label().startswith("_")]
+
+
+def test_ece_panels_per_dataset_with_ordered_compression_axis(study):
+    plot = plot_metric_vs_compression(study["cells"], "resnet18", metric="ece")
+    assert len(plot.figure.axes) == 2
+    for axes in plot.figure.axes:
+        assert [t.get_text() for t in axes.get_xticklabels()] == ["dense", "50% sparse", "90% sparse"]
+        assert axes.get_ylabel() == "ECE, 15 bins [%]"
+        assert len(axes.containers) == 2  # one error-bar line per method
+    assert "N-shot = full" in plot.caption and "3 seeds" in plot.caption
+
+
+def test_quantized_axis_runs_from_full_precision_to_fewest_bits(study):
+    plot = plot_metric_vs_compression(study["cells"], "deit_tiny", metric="mean_conf_correct")
+    labels = [t.get_text() for t in plot.figure.axes[0].get_xticklabels()]
+    assert labels == ["32-bit", "W4A4", "W2A2"]
+    assert plot.figure.axes[0].get_ylabel() == "mean confidence of correct predictions [%]"
+
+
+def test_kl_panels_name_the_class_count(study):
+    plot = plot_metric_vs_compression(study["cells"], "resnet18", metric="kl_uniform_wrong")
+    assert [a.get_title() for a in plot.figure.axes] == ["CIFAR-10 (C = 3)", "OxfordPets (C = 4)"]
+    assert "log C" in plot.caption
+
+
+def test_missing_shots_and_none_fallback(study):
+    cells = study["cells"]
+    empty = plot_metric_vs_compression(cells, "resnet18", shots="2")
+    assert all(not axes.containers for axes in empty.figure.axes)
+    largest = plot_metric_vs_compression(cells.loc[cells.shots != "full"], "resnet18", shots=None)
+    assert "N-shot = 10" in largest.caption
+
+
+def test_reliability_bins_are_right_closed_and_ece_matches_hand_value():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.5, 0.5], [2 / 15, 13 / 15]])
+    labels = np.array([0, 1, 0, 1])
+    bins = reliability_bins(probs, labels)
+    assert bins.loc[13, "count"] == 2 and bins.loc[7, "count"] == 1
+    assert bins.loc[12, "count"] == 1  # exactly 13/15 belongs to (12/15, 13/15]
+    assert bins["count"].sum() == 4
+    expected = (2 * 0.4 + 0.5 + (1 - 13 / 15)) / 4
+    assert expected_calibration_error(bins) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ece_agrees_with_an_independent_loop(seed):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(6) * 0.5, size=400)
+    labels = rng.integers(0, 6, size=400)
+    conf, pred = probs.max(1), probs.argmax(1)
+    ece = 0.0
+    for k in range(15):
+        members = (conf > k / 15) & (conf <= (k + 1) / 15)
+        if members.any():
+            ece += members.mean() * abs((pred[members] == labels[members]).mean() - conf[members].mean())
+    assert expected_calibration_error(reliability_bins(probs, labels)) == pytest.approx(ece)
+
+
+def test_reliability_figure_has_one_panel_per_input(tmp_path):
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=100)
+    labels = rng.integers(0, 4, size=100)
+    plot = plot_reliability({"dense": (probs, labels), "W2A2": (probs, labels)}, title="DeiT-T on CIFAR-10")
+    assert [a.get_title() for a in plot.figure.axes] == ["dense", "W2A2"]
+    assert plot.figure.axes[0].get_xlabel() == "confidence (max softmax probability)"
+    assert "15 equal-width bins" in plot.caption
+
+
+def test_load_reliability_inputs_reads_dense_and_most_compressed(study, tmp_path):
+    cells = study["cells"]
+    row = cells.loc[
+        (cells.model == "resnet18")
+        & (cells.dataset == "cifar10")
+        & (cells.method == "ilm")
+        & (cells.shots == "full")
+        & (cells.seed == 1)
+    ]
+    for variant, value in (("dense", 0.7), ("gmp90", 0.4)):
+        ids = row.loc[row.variant == variant].iloc[0].to_dict()
+        folder = cell_path(tmp_path, ids)
+        atomic_io.save_numpy(folder / "test_probs.npy", np.full((5, 3), value / 3, dtype=np.float16))
+        atomic_io.save_numpy(folder / "test_labels.npy", np.zeros(5, dtype=np.int64))
+    inputs = load_reliability_inputs(cells, tmp_path, "resnet18", "cifar10", "ilm")
+    assert list(inputs) == ["dense (seed 1)", "90% sparse (seed 1)"]
+    probs, labels = inputs["90% sparse (seed 1)"]
+    assert probs.dtype == np.float64 and probs.shape == (5, 3) and labels.tolist() == [0] * 5
