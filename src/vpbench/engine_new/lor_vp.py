@@ -147,7 +147,8 @@ def feature_extractor(network: nn.Module) -> tuple[nn.Module, int]:
     """A copy of ``network`` whose final classifier is an identity, and its feature width (for ``lp``).
 
     Handles timm models (``reset_classifier``), torchvision ResNets (``fc``), ViTs (``heads.head``) and
-    ``classifier`` Sequentials ending in a Linear (MobileNet, EfficientNet). The original is untouched.
+    ``classifier`` Sequentials ending in a Linear (MobileNet, EfficientNet) and plain Sequentials ending
+    in a Linear. The original is untouched.
     """
     model = copy.deepcopy(network)
     if hasattr(model, "reset_classifier") and hasattr(model, "num_features"):
@@ -161,6 +162,10 @@ def feature_extractor(network: nn.Module) -> tuple[nn.Module, int]:
     if isinstance(heads, nn.Sequential) and isinstance(getattr(heads, "head", None), nn.Linear):
         width = heads.head.in_features
         heads.head = nn.Identity()
+        return model, width
+    if isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear):
+        width = model[-1].in_features
+        model[-1] = nn.Identity()
         return model, width
     classifier = getattr(model, "classifier", None)
     if isinstance(classifier, nn.Sequential) and isinstance(classifier[-1], nn.Linear):
