@@ -193,9 +193,9 @@ def smm_param_groups(prompt: SampleSpecificMaskPrompt, family: str = "cnn") -> l
     For ResNets both parts use lr 0.01 and γ 0.1, which equals one Adam over all parameters; for ViT the
     mask CNN uses lr 0.001 with no decay (γ = 1) while δ decays from 0.01.
     """
+    default_layers(family)  # rejects unknown families
     mask_lr = SMM_DEFAULTS.mask_lr_vit if family == "vit" else SMM_DEFAULTS.mask_lr_cnn
     mask_gamma = SMM_DEFAULTS.mask_gamma_vit if family == "vit" else SMM_DEFAULTS.mask_gamma_cnn
-    default_layers(family)  # validates the family name
     return [
         {"name": "program", "params": [prompt.program], "lr": SMM_DEFAULTS.lr, "gamma": SMM_DEFAULTS.gamma},
         {
