@@ -94,9 +94,13 @@ def test_bootstrap_accuracy_equals_scipy_bootstrap_of_the_mean() -> None:
     correct = np.random.default_rng(0).random(500) < 0.7
     ours = stats.bootstrap_accuracy(correct, n_resamples=999, seed=7)
     ref = sps.bootstrap(
-        (correct.astype(float),), np.mean, n_resamples=999, batch=250, method="percentile",
+        (correct.astype(float),),
+        np.mean,
+        n_resamples=999,
+        batch=250,
+        method="percentile",
         rng=np.random.default_rng(7),
-    )  # fmt: skip
+    )
     assert ours.estimate == pytest.approx(correct.mean())
     assert ours.low == pytest.approx(ref.confidence_interval.low)
     assert ours.high == pytest.approx(ref.confidence_interval.high)
@@ -110,9 +114,14 @@ def test_bootstrap_ece_equals_scipy_with_metrics_ece_and_is_fast_on_10k() -> Non
         return metrics.expected_calibration_error(probs[index], labels[index])
 
     ref = sps.bootstrap(
-        (np.arange(300),), ece, vectorized=False, n_resamples=200, batch=250, method="percentile",
+        (np.arange(300),),
+        ece,
+        vectorized=False,
+        n_resamples=200,
+        batch=250,
+        method="percentile",
         rng=np.random.default_rng(3),
-    )  # fmt: skip
+    )
     assert ours.estimate == pytest.approx(metrics.expected_calibration_error(probs, labels), abs=1e-12)
     assert ours.low == pytest.approx(ref.confidence_interval.low, abs=1e-12)
     assert ours.high == pytest.approx(ref.confidence_interval.high, abs=1e-12)
@@ -246,9 +255,11 @@ def test_compare_to_dense_falls_back_to_the_paired_bootstrap_with_one_seed() -> 
     probs, labels = _predictions(800, 4, seed=4)
     worse = probs.copy()
     worse[:200] = np.roll(worse[:200], 1, axis=1)
-    values = {("dense", "1", 1): float((probs.argmax(1) == labels).mean()),
-              ("mag90", "1", 1): float((worse.argmax(1) == labels).mean()),
-              ("mag50", "1", 1): 0.5}  # fmt: skip
+    values = {
+        ("dense", "1", 1): float((probs.argmax(1) == labels).mean()),
+        ("mag90", "1", 1): float((worse.argmax(1) == labels).mean()),
+        ("mag50", "1", 1): 0.5,
+    }
     cells = _cells(values)
     predictions = {
         "s/pets/resnet50/dense/ilm/1shot/seed1": (probs, labels),
