@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from vpbench import metrics
+from vpbench.errors import ConfigError
 from vpbench.results_new import stats
 
 T_975_2DF = 4.302652729911275  # t quantile 0.975 with 2 degrees of freedom
@@ -281,6 +282,8 @@ def test_compare_to_dense_handles_absent_dense_and_empty_tables() -> None:
     cells = _cells({("mag50", "10", 1): 0.5, ("mag50", "10", 2): 0.6})
     table = stats.compare_to_dense(cells)
     assert len(table) == 1 and "no dense variant" in table.loc[0, "reason"]
+    with pytest.raises(ConfigError, match="no column 'ece'"):
+        stats.compare_to_dense(cells, metric="ece")
     empty = stats.compare_to_dense(cells.iloc[0:0])
     assert empty.empty and list(empty.columns) == list(stats.COMPARISON_COLUMNS)
     unpaired = stats.compare_to_dense(_cells({("dense", "10", 1): 0.8, ("mag50", "10", 2): 0.6}))

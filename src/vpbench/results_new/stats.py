@@ -527,9 +527,11 @@ def compare_to_dense(
         raise ConfigError(f"test must be one of {TESTS}, got {test!r}")
     if correction not in CORRECTIONS:
         raise ConfigError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+    if not cells.empty and metric not in cells.columns:
+        raise ConfigError(f"the cells table has no column {metric!r} to compare")
     predictions = predictions or {}
     rows: list[dict[str, object]] = []
-    if not cells.empty and metric in cells.columns:
+    if not cells.empty:
         dense_of = dense_variants(cells)
         for key, group in cells.groupby(list(PAIR_KEYS), sort=True):
             ids = dict(zip(PAIR_KEYS, key, strict=True))
