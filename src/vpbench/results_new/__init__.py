@@ -1,0 +1,1 @@
+"""Result analysis that a reviewer can check: statistics, calibration done right, and the paper's claims."""
