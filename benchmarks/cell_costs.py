@@ -28,7 +28,7 @@ def prepare(workdir: Path, model: str, dataset: str, canvas: int, input_size: in
 
     from vpbench.compression.variant_store import materialize_variant
     from vpbench.data import build_cache, write_split
-    from vpbench.sources.download import acquire_weights
+    from vpbench.models.acquire import acquire_weights
 
     weights = acquire_weights(model, workdir / "weights", allow_network=False)
     for split in ("train", "test"):

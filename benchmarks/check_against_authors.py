@@ -6,9 +6,9 @@ Usage (paths are extracted copies of the authors' repositories, kept outside thi
         --blm-repo /tmp/authors/BayesianLM --smm-repo /tmp/authors/SMM --lorvp-repo /tmp/authors/LoR-VP
 
 It imports the authors' functions and modules from those paths, feeds both implementations the seeded
-inputs of ``tests/engine_new/golden_inputs.py`` (copying the same weights into both where there are
+inputs of ``tests/engine/golden_inputs.py`` (copying the same weights into both where there are
 parameters), prints the max |ours − authors| of every compared output, and writes the authors' outputs
-to ``tests/engine_new/golden/<method>.npz`` for the offline golden tests (``--no-write`` skips that).
+to ``tests/engine/golden/<method>.npz`` for the offline golden tests (``--no-write`` skips that).
 
 Stubs, none of which touches numerics: the authors' data loaders are replaced by lists of batches, the
 BLM "network" and "prompt" by identities over precomputed logits, and three attributes that LoR-VP's
@@ -34,9 +34,9 @@ for entry in (ROOT, ROOT / "src"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from tests.engine_new import golden_inputs as gi  # noqa: E402
+from tests.engine import golden_inputs as gi  # noqa: E402
 from vpbench import label_mapping  # noqa: E402
-from vpbench.engine_new import blm, lor_vp, smm  # noqa: E402
+from vpbench.engine import blm, lor_vp, smm  # noqa: E402
 
 
 def load_module(name: str, path: Path) -> ModuleType:

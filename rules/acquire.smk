@@ -1,17 +1,19 @@
-# Acquisition: verified checkpoints and datasets. Local rules, because compute nodes are often offline.
+# Acquisition: verified checkpoints and datasets. Local rules, because compute nodes are often offline;
+# high priority, so a wrong or missing file stops the run before any training starts.
 
 
 rule acquire_weights:
     output:
-        f"{WEIGHTS_DIR}/{{family}}/acquired.json",
+        paths.weights_acquired(STUDY, "{family}"),
     params:
-        download=config.get("download", False),
+        download=STUDY.download,
     conda:
         "../envs/vpbench.yaml"
     log:
         "logs/acquire_weights/{family}.log",
     benchmark:
         "logs/benchmarks/acquire_weights/{family}.tsv"
+    priority: 100
     localrule: True
     script:
         "../workflow/scripts/acquire_weights.py"
@@ -19,16 +21,17 @@ rule acquire_weights:
 
 rule acquire_dataset:
     output:
-        "resources/acquired/{dataset}.json",
+        paths.DATASET_ACQUIRED,
     params:
-        root=lambda wildcards: dataset_root(wildcards.dataset),
-        download=config.get("download", False),
+        root=lambda wildcards: dag.dataset_root(STUDY, wildcards),
+        download=STUDY.download,
     conda:
         "../envs/vpbench.yaml"
     log:
         "logs/acquire_dataset/{dataset}.log",
     benchmark:
         "logs/benchmarks/acquire_dataset/{dataset}.tsv"
+    priority: 100
     localrule: True
     script:
         "../workflow/scripts/acquire_dataset.py"

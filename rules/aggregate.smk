@@ -1,22 +1,24 @@
 # Aggregation of every cell into tidy study tables, then figures, tables, model cards and the report.
+# Every cell file that is read is a declared input; figures read only the aggregated tables.
 
 
 rule aggregate:
     input:
-        all_cells_done(),
+        cells=dag.cell_files(STUDY),
     output:
-        cells=f"results/{STUDY}/tables/cells.parquet",
-        epochs=f"results/{STUDY}/tables/epochs.parquet",
-        classes=f"results/{STUDY}/tables/classes.parquet",
-        missing=f"results/{STUDY}/tables/missing.csv",
+        cells=paths.table(STUDY.name, "cells"),
+        epochs=paths.table(STUDY.name, "epochs"),
+        classes=paths.table(STUDY.name, "classes"),
+        reliability=paths.table(STUDY.name, "reliability"),
+        missing=paths.table(STUDY.name, "missing", "csv"),
     params:
-        cell_dirs=[cell.directory for cell in CELLS],
+        cell_dirs=[cell.directory for cell in STUDY.cells],
     conda:
         "../envs/vpbench.yaml"
     log:
-        f"logs/aggregate/{STUDY}.log",
+        f"logs/aggregate/{STUDY.name}.log",
     benchmark:
-        f"logs/benchmarks/aggregate/{STUDY}.tsv"
+        f"logs/benchmarks/aggregate/{STUDY.name}.tsv"
     localrule: True
     script:
         "../workflow/scripts/aggregate.py"
@@ -24,21 +26,21 @@ rule aggregate:
 
 rule figures:
     input:
-        cells=f"results/{STUDY}/tables/cells.parquet",
-        epochs=f"results/{STUDY}/tables/epochs.parquet",
-        classes=f"results/{STUDY}/tables/classes.parquet",
-        done=all_cells_done(),
+        cells=paths.table(STUDY.name, "cells"),
+        epochs=paths.table(STUDY.name, "epochs"),
+        classes=paths.table(STUDY.name, "classes"),
+        reliability=paths.table(STUDY.name, "reliability"),
     output:
         [figure_output(spec) for spec in FIGURE_PLAN],
     params:
         plan=FIGURE_PLAN,
-        mapping_classes=config.get("report", {}).get("mapping_classes", 10),
+        mapping_classes=STUDY.report["mapping_classes"],
     conda:
         "../envs/vpbench.yaml"
     log:
-        f"logs/figures/{STUDY}.log",
+        f"logs/figures/{STUDY.name}.log",
     benchmark:
-        f"logs/benchmarks/figures/{STUDY}.tsv"
+        f"logs/benchmarks/figures/{STUDY.name}.tsv"
     localrule: True
     script:
         "../workflow/scripts/figures.py"
@@ -46,15 +48,18 @@ rule figures:
 
 rule tables:
     input:
-        cells=f"results/{STUDY}/tables/cells.parquet",
+        cells=paths.table(STUDY.name, "cells"),
+        classes=paths.table(STUDY.name, "classes"),
     output:
         [table_output(name) for name in TABLES],
+    params:
+        tables=TABLES,
     conda:
         "../envs/vpbench.yaml"
     log:
-        f"logs/tables/{STUDY}.log",
+        f"logs/tables/{STUDY.name}.log",
     benchmark:
-        f"logs/benchmarks/tables/{STUDY}.tsv"
+        f"logs/benchmarks/tables/{STUDY.name}.tsv"
     localrule: True
     script:
         "../workflow/scripts/tables.py"
@@ -62,22 +67,22 @@ rule tables:
 
 rule model_table:
     input:
-        all_variant_cards(),
+        dag.variant_cards(STUDY),
     output:
         report(
-            f"results/{STUDY}/tables/models.html",
+            paths.table(STUDY.name, "models", "html"),
             caption="../report/table_models.rst",
             category="Models",
             labels={"table": "model cards"},
         ),
     params:
-        dense={model: vpstudy.dense_variant(config, model) for model in config["models"]},
+        dense=dag.dense_variants(STUDY),
     conda:
         "../envs/vpbench.yaml"
     log:
-        f"logs/model_table/{STUDY}.log",
+        f"logs/model_table/{STUDY.name}.log",
     benchmark:
-        f"logs/benchmarks/model_table/{STUDY}.tsv"
+        f"logs/benchmarks/model_table/{STUDY.name}.tsv"
     localrule: True
     script:
         "../workflow/scripts/model_table.py"

@@ -1,18 +1,15 @@
-# CLIP text embeddings: every (template, class) text encoded once per model variant and dataset (§5.1).
-from vpbench.engine.text_templates import TEMPLATE_SETS  # noqa: E402
+# CLIP text embeddings: every (template, class) text encoded once per model variant and dataset.
 
 
 rule text_embeddings:
     input:
-        card="results/{study}/models/{model}/{variant}/card.json",
+        card=paths.CARD,
     output:
-        text="results/{study}/text/{model}/{variant}/{dataset}-{templates}.pt",
-        checksum="results/{study}/text/{model}/{variant}/{dataset}-{templates}.pt.sha256",
-    wildcard_constraints:
-        templates=_alternatives(TEMPLATE_SETS),
+        text=paths.TEXT_EMBEDDINGS,
+        checksum=paths.TEXT_EMBEDDINGS_SHA256,
     params:
-        classnames=config.get("clip_classnames", "real"),
-        device=config.get("device", "auto"),
+        classnames=STUDY.clip_classnames,
+        device=STUDY.device,
     conda:
         "../envs/vpbench.yaml"
     log:

@@ -3,10 +3,10 @@
 
 rule build_cache:
     input:
-        "resources/acquired/{dataset}.json",
+        paths.DATASET_ACQUIRED,
     output:
-        labels="resources/cache/{dataset}/{split}-{size}px-{resize}/labels.npy",
-        manifest="resources/cache/{dataset}/{split}-{size}px-{resize}/manifest.json",
+        labels=paths.CACHE_LABELS,
+        manifest=paths.CACHE_MANIFEST,
     conda:
         "../envs/vpbench.yaml"
     log:
@@ -19,9 +19,11 @@ rule build_cache:
 
 rule nshot_split:
     input:
-        manifest=lambda wildcards: f"{cache_dir(wildcards.dataset, 'train')}/manifest.json",
+        manifest=lambda wildcards: paths.cache_manifest(
+            wildcards.dataset, "train", STUDY.dataset_input_size(wildcards.dataset)
+        ),
     output:
-        "resources/splits/{dataset}/{mode}/{shots}shot-seed{seed}.json",
+        paths.SPLIT_FILE,
     conda:
         "../envs/vpbench.yaml"
     log:

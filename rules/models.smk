@@ -1,14 +1,14 @@
-# Model variants: registry weights as they are, or compressed inside the pipeline, each with a card.
+# Model variants: registry or user-declared weights as they are, or compressed inside the pipeline.
 
 
 rule materialize_variant:
     input:
-        variant_weights,
+        lambda wildcards: dag.variant_weights(STUDY, wildcards),
     output:
-        "results/{study}/models/{model}/{variant}/card.json",
+        paths.CARD,
     params:
-        spec=lambda wildcards: vpstudy.variant_spec(config, wildcards.model, wildcards.variant),
-        canvas=variant_canvas,
+        spec=lambda wildcards: dag.variant_spec(STUDY, wildcards),
+        canvas=lambda wildcards: dag.variant_canvas(STUDY, wildcards),
     conda:
         "../envs/vpbench.yaml"
     log:

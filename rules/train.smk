@@ -1,21 +1,46 @@
-# One training job per cell; cells of one group can be packed into one SLURM job (--group-components).
+# Training: one job per cell, or one job per pack (every few-shot cell of one dataset, variant, method and
+# seed), whose job declares every member's files. A change to a cell's plan (its resolved recipe, method,
+# variant, data or metric options) reruns it; a study that only reorders keys reruns nothing.
+
+
+if dag.packable_shots(STUDY):
+
+    ruleorder: train_pack > train_cell
+
+    rule train_pack:
+        input:
+            unpack(lambda wildcards: dag.pack_inputs(STUDY, wildcards)),
+        output:
+            **dag.pack_outputs(STUDY),
+        params:
+            plans=lambda wildcards: dag.pack_plans(STUDY, wildcards),
+        wildcard_constraints:
+            method=dag.pack_method_constraint(STUDY),
+        conda:
+            "../envs/vpbench.yaml"
+        log:
+            paths.PACK_LOG,
+        benchmark:
+            "logs/benchmarks/train_pack/{study}/{dataset}/{model}/{variant}/{method}/seed{seed}.tsv"
+        group:
+            "cells"
+        priority: 1
+        threads: 1
+        script:
+            "../workflow/scripts/train_pack.py"
 
 
 rule train_cell:
     input:
-        unpack(cell_inputs),
+        unpack(lambda wildcards: dag.cell_inputs(STUDY, wildcards)),
     output:
-        **{
-            name.replace(".", "_"): f"{vpstudy.CELL_DIR}/{name}"
-            for name in vpstudy.CELL_FILES
-        },
+        **dag.cell_outputs(STUDY),
     params:
-        cell_dir=cell_dir,
-        checkpoint_dir=checkpoint_dir,
+        plan=lambda wildcards: dag.cell_plan(STUDY, wildcards),
     conda:
         "../envs/vpbench.yaml"
     log:
-        "logs/train_cell/{study}/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}.log",
+        paths.CELL_LOG,
     benchmark:
         "logs/benchmarks/train_cell/{study}/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}.tsv"
     group:
@@ -23,23 +48,3 @@ rule train_cell:
     threads: 1
     script:
         "../workflow/scripts/train_cell.py"
-
-
-rule train_pack:
-    input:
-        unpack(pack_inputs),
-    output:
-        "results/{study}/packs/{dataset}/{model}/{variant}/pack{index}.json",
-    params:
-        cells=lambda wildcards: [cell.__dict__ for cell in pack_cells(wildcards)],
-    conda:
-        "../envs/vpbench.yaml"
-    log:
-        "logs/train_pack/{study}/{dataset}/{model}/{variant}/pack{index}.log",
-    benchmark:
-        "logs/benchmarks/train_pack/{study}/{dataset}/{model}/{variant}/pack{index}.tsv"
-    group:
-        "cells"
-    threads: 1
-    script:
-        "../workflow/scripts/train_pack.py"

@@ -32,7 +32,8 @@ def test_conda_env_pins_match_pyproject():
 def test_every_rule_points_at_the_conda_env_and_the_env_exists():
     rules = "\n".join(path.read_text() for path in (ROOT / "rules").glob("*.smk"))
     assert (ROOT / "envs" / "vpbench.yaml").is_file()
-    assert len(re.findall(r"^rule \w+:", rules, flags=re.MULTILINE)) == rules.count('"../envs/vpbench.yaml"')
+    rule_count = len(re.findall(r"^\s*rule \w+:", rules, flags=re.MULTILINE))
+    assert rule_count == rules.count('"../envs/vpbench.yaml"')
 
 
 def test_snakemake_lint_reports_nothing():

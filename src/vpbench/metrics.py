@@ -1,4 +1,4 @@
-"""Test-set metrics on mapped logits over the C target classes (vp_methods.md §8).
+"""Test-set metrics on mapped logits over the C target classes (docs/metrics.md).
 
 Everything is computed once on the whole test split, in float64, from p = softmax(logits); log-probs
 come from log_softmax so NLL and entropy never take log(0). ``ece_paper_compat`` is the exception: it
@@ -115,7 +115,7 @@ def _adaptive_ece(conf: np.ndarray, correct: np.ndarray, num_bins: int) -> float
 def expected_calibration_error(
     probs: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, num_bins: int = DEFAULT_NUM_BINS
 ) -> float:
-    """Top-label ECE with B equal-width bins ((k−1)/B, k/B] (§8.2), as a fraction."""
+    """Top-label ECE with B equal-width bins ((k−1)/B, k/B] (docs/metrics.md), as a fraction."""
     p = _check_probs(probs)
     conf, correct = _top_label(p, _labels(labels, p.shape[0], p.shape[1]))
     return _ece(conf, correct, num_bins)
@@ -124,7 +124,7 @@ def expected_calibration_error(
 def adaptive_calibration_error(
     probs: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, num_bins: int = DEFAULT_NUM_BINS
 ) -> float:
-    """Top-label ECE with B equal-mass bins (§8.6); see ``_adaptive_ece`` for the split rule."""
+    """Top-label ECE with B equal-mass bins (docs/metrics.md); see ``_adaptive_ece`` for the split rule."""
     p = _check_probs(probs)
     conf, correct = _top_label(p, _labels(labels, p.shape[0], p.shape[1]))
     return _adaptive_ece(conf, correct, num_bins)
@@ -161,7 +161,7 @@ def _mean_or_nan(values: np.ndarray) -> float:
 def compute_metrics(
     logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, num_bins: int = DEFAULT_NUM_BINS
 ) -> dict[str, float]:
-    """All softmax-based test metrics of §8.1–8.4 and §8.6 (except temperature scaling) in one dict.
+    """All softmax-based test metrics of docs/metrics.md (except temperature scaling) in one dict.
 
     ``kl_uniform_wrong`` is the mean over wrong predictions of KL(p‖U) = log C − H(p) in nats (NaN if
     none is wrong); ``mean_conf_correct`` is NaN if none is right. ``kl_uniform_wrong_paper_compat`` is
@@ -260,7 +260,7 @@ def ece_paper_compat(
     batch_size: int,
     num_bins: int = DEFAULT_NUM_BINS,
 ) -> float:
-    """The ECE the authors logged (§8.7, §9.1); NOT a calibration error.
+    """The ECE the authors logged (docs/metrics.md, docs/deviations.md); NOT a calibration error.
 
     For consecutive test batches of ``batch_size`` (in loader order), ``uncertainty-calibration`` 0.1.4
     ``get_ece`` on the RAW mapped logits: confidence = max logit, correct = first-argmax == label, bins by

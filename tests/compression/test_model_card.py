@@ -13,11 +13,11 @@ from torch import nn
 from vpbench.compression.model_card import (
     compression_level_on_axis,
     count_flops,
-    measure_sparsity,
     model_card,
     sample_photos,
     sanity_top5_agreement,
 )
+from vpbench.compression.pruning import measure_sparsity
 from vpbench.compression.quantization import quantize_model
 from vpbench.compression.variants import apply_compression
 

@@ -11,12 +11,13 @@ import torchvision
 from torch import nn
 from torch.nn.utils import prune
 
-from vpbench.compression.model_card import measure_sparsity, remaining_pct_paper
+from vpbench.compression.model_card import remaining_pct_paper
 from vpbench.compression.pruning import (
     first_conv_name,
     follows_n_m_pattern,
     gmp_cubic_schedule,
     magnitude_prune,
+    measure_sparsity,
     paper_scope,
     prunable_layers,
     semi_structured_prune,

@@ -17,21 +17,25 @@ import torch
 from vpbench.compression.variant_store import materialize_variant
 from vpbench.data import build_cache, write_split
 from vpbench.engine.cell import run_cell
-from vpbench.sources.download import acquire_weights
+from vpbench.models.acquire import acquire_weights
 from vpbench.study.grid import Cell
+from vpbench.study.loader import load_study
 from vpbench.study.schema import validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_METRICS = [
-    "study", "dataset", "model", "variant", "method", "shots", "seed", "shots_num", "family", "compression",
-    "compression_level", "compression_label", "is_dense", "sparsity", "remaining_pct_paper", "weight_bits",
-    "act_bits", "num_classes", "train_size", "test_size", "effective_shots", "is_full", "accuracy", "ece",
+    "study", "dataset", "model", "variant", "method", "shots", "seed", "shots_num", "family", "family_label",
+    "compression", "compression_kind", "compression_structure", "technique_label", "compression_level",
+    "compression_label", "is_dense", "sparsity", "remaining_pct_paper", "weight_bits", "act_bits",
+    "published_top1", "num_classes", "train_size", "test_size", "effective_shots", "is_full", "accuracy",
+    "ece",
     "adaptive_ece", "nll", "brier", "mean_confidence", "mean_conf_correct", "kl_uniform_wrong",
     "kl_uniform_wrong_norm", "kl_uniform_wrong_paper_compat", "temperature", "ece_temperature_scaled",
     "nll_temperature_scaled",
-    "ece_paper_compat", "acc_best_logged_epoch", "epochs", "batch_size", "lr", "device", "precision",
-    "wall_total_s", "wall_load_s", "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s",
-    "vpbench_version",
+    "ece_paper_compat", "acc_best_logged_epoch", "epochs", "batch_size", "lr", "selection",
+    "trainable_params", "device", "precision", "torch_threads", "wall_total_s", "wall_load_s",
+    "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s", "vpbench_version", "plan_key",
+    "cell_key",
 ]  # fmt: skip
 CONFIG = {
     "study": "unit",
@@ -71,11 +75,23 @@ def workspace(tmp_path_factory):
 
 def _run(root: Path, config: dict, variant: str, out: Path, method: str = "ilm") -> dict:
     cell = Cell("unit", "digits", "mobilenet_v2", variant, method, "2", 1)
+    study = _study(config)
     return run_cell(
-        config=config, cell=cell, variant_dir=root / "models" / variant, train_cache=root / "cache-train",
+        study=study, cell=cell, variant_dir=root / "models" / variant, train_cache=root / "cache-train",
         test_cache=root / "cache-test", split_path=root / "split.json", out_dir=out,
         checkpoint_dir=out.parent / (out.name + "-ckpt"), progress=False,
     )  # fmt: skip
+
+
+_STUDIES: dict[str, object] = {}
+
+
+def _study(config: dict):
+    """The typed study of ``config``, built once per distinct config (outside the timed cell)."""
+    key = json.dumps(config, sort_keys=True, default=str)
+    if key not in _STUDIES:
+        _STUDIES[key] = load_study(copy.deepcopy(dict(config)))
+    return _STUDIES[key]
 
 
 def _stable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -108,8 +124,11 @@ def test_cell_writes_every_output_with_the_documented_schema(workspace, tmp_path
     assert probs.dtype == np.float16 and probs.shape == (300, 10)
     assert np.allclose(probs.astype(np.float64).sum(1), 1, atol=1e-2)
     provenance = json.loads((out / "cell.json").read_text())
-    assert provenance["model"]["weights_sha256"].startswith("b0353104")
-    assert provenance["train_cache"]["sha256"] and provenance["split"]["labels_sha256"]
+    assert provenance["inputs"]["card"]["weights_sha256"].startswith("b0353104")
+    assert provenance["inputs"]["train"] and provenance["split"]["labels_sha256"]
+    assert provenance["plan_key"] == metrics.loc[0, "plan_key"]
+    assert provenance["plan"]["settings"]["epochs"] == 4
+    assert provenance["runtime"]["torch_threads"] >= 1 and provenance["runtime"]["versions"]["torch"]
     assert not (tmp_path / "dense-ckpt").exists()  # the checkpoint is removed once outputs exist
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".staging")]
 

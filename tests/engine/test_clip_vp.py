@@ -11,15 +11,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from tests.studies import loaded_study, typed_study
 from vpbench.compression.variant_store import materialize_variant
 from vpbench.data import CachedSplit, build_cache, write_split
 from vpbench.engine import training
-from vpbench.engine.builders import BuildContext, get_builder
-from vpbench.engine.cell import run_cell, train_settings
-from vpbench.engine.clip_vp import ClipImageSource, build_clip_cell, drop_text_tower
+from vpbench.engine.builders import BuildContext
+from vpbench.engine.cell import run_cell
+from vpbench.engine.clip_source import ClipImageSource, drop_text_tower
 from vpbench.engine.methods import get_method
 from vpbench.engine.output_mapping import IndexMapping
 from vpbench.engine.prompts import AdditiveFramePrompt, PadPrompter
+from vpbench.engine.settings import train_settings
 from vpbench.engine.text_embeddings import (
     build_text_embeddings_file,
     compute_text_embeddings,
@@ -58,7 +60,7 @@ CONFIG = {
         "epochs": 3,
         "batch_size": {"2": 2},
         "eval_batch_size": 64,
-        "amp": False,
+        "precision": "fp32",
         "method_overrides": {"ilm_tp_vp": {"lr": 1.0}},
     },
 }
@@ -102,14 +104,20 @@ def text_files(tmp_path_factory, tiny_net):
 def make_context(net, method, text_path, *, seed=1, config=None, card=None, train_size=2, test_size=6):
     cell = Cell("unit", "caltech101", "tiny", "dense", method, "2", seed)
     train, test = two_class_split(train_size, 0), two_class_split(test_size, 1)
+    overrides = {**(config or CONFIG), "models": {"tiny": {"family": FAMILY.name, "variants": {"dense": {}}}}}
     return BuildContext(
-        config or CONFIG, cell, get_method(method), FAMILY, net, card or CARD, train, test,
+        typed_study(overrides), cell, get_method(method), FAMILY, net, card or CARD, train, test,
         np.arange(len(train)), {"text": text_path},
     )  # fmt: skip
 
 
+def build(net, method, text_path, **options):
+    """Build one CLIP cell with ``method`` through its registry entry."""
+    return get_method(method).build(make_context(net, method, text_path, **options))
+
+
 def settings_for(context) -> TrainSettings:
-    return train_settings(context.config, context.cell)
+    return train_settings(context.study, context.cell)
 
 
 def test_source_logits_equal_open_clips_scaled_cosine_similarity(tiny_net):
@@ -144,7 +152,7 @@ def test_dropping_the_text_tower_keeps_the_image_tower_and_the_logit_scale(net):
 
 
 def test_ilm_tp_cell_has_81_times_c_sources_and_an_additive_frame(net, text_files):
-    setup = build_clip_cell(make_context(net, "ilm_tp_vp", text_files["ilm_tp"]))
+    setup = build(net, "ilm_tp_vp", text_files["ilm_tp"])
     model = setup.model
     assert isinstance(model.prompt, AdditiveFramePrompt) and model.prompt.delta.abs().sum() == 0
     assert model.head.num_sources == 81 * 2 and model.head.remap == "every"
@@ -155,7 +163,7 @@ def test_ilm_tp_cell_has_81_times_c_sources_and_an_additive_frame(net, text_file
 
 
 def test_bahng_cell_is_one_text_per_class_with_a_seeded_random_pad(net, tiny_net, text_files):
-    setup = build_clip_cell(make_context(net, "bahng_vp", text_files["bahng"], seed=7))
+    setup = build(net, "bahng_vp", text_files["bahng"], seed=7)
     model = setup.model
     assert isinstance(model.prompt, PadPrompter)
     assert model.head.num_sources == 2 and model.head.remap == "never"
@@ -163,13 +171,15 @@ def test_bahng_cell_is_one_text_per_class_with_a_seeded_random_pad(net, tiny_net
     assert setup.source_names == ["t0: This is a photo of a faces easy", "t0: This is a photo of a car side"]
     generator = torch.Generator().manual_seed(7)
     assert torch.equal(model.prompt.pad_up, torch.randn(1, 3, 30, SIZE, generator=generator))
-    other = build_clip_cell(make_context(copy.deepcopy(tiny_net), "bahng_vp", text_files["bahng"], seed=8))
+    other = get_method("bahng_vp").build(
+        make_context(copy.deepcopy(tiny_net), "bahng_vp", text_files["bahng"], seed=8)
+    )
     assert not torch.equal(other.model.prompt.pad_up, model.prompt.pad_up)
 
 
 def test_a_training_step_leaves_every_clip_weight_frozen_and_the_text_tower_gone(net, tiny_net, text_files):
     context = make_context(net, "ilm_tp_vp", text_files["ilm_tp"])
-    setup = build_clip_cell(context)
+    setup = context.method.build(context)
     assert not hasattr(net, "transformer") and not hasattr(net, "token_embedding")
     assert not hasattr(net, "text_projection") and hasattr(net, "visual")
     before = copy.deepcopy(net.visual.state_dict())
@@ -199,7 +209,7 @@ def test_text_embeddings_are_encoded_once_then_loaded_by_every_cell(tmp_path, ti
     for seed in (1, 2):  # two cells (and their training) reuse the file; the text tower never runs again
         net = copy.deepcopy(model)
         net.encode_text = lambda tokens: pytest.fail("the text tower ran inside a cell")
-        setup = build_clip_cell(make_context(net, "ilm_tp_vp", path, seed=seed))
+        setup = build(net, "ilm_tp_vp", path, seed=seed)
         train_visual_prompt(setup.model, setup.data, TrainSettings(epochs=1, batch_size=2), device=CPU,
                             progress=False)  # fmt: skip
         assert torch.allclose(setup.model.source_model.text_embeddings, embeddings.sources, atol=1e-6)
@@ -220,9 +230,13 @@ def test_a_stale_or_tampered_embeddings_file_is_refused(tmp_path, net, text_file
     with pytest.raises(CacheCorruptError, match="class_names"):
         load_text_embeddings(path, class_names=["cat", "dog"])
     with pytest.raises(CacheCorruptError, match="model_sha256"):
-        build_clip_cell(make_context(net, "bahng_vp", path, card={**CARD, "weights_sha256": "cd"}))
+        get_method("bahng_vp").build(
+            make_context(net, "bahng_vp", path, card={**CARD, "weights_sha256": "cd"})
+        )
     with pytest.raises(CacheCorruptError, match="class_names"):  # numeric names need their own file
-        build_clip_cell(make_context(net, "bahng_vp", path, config={**CONFIG, "clip_classnames": "numeric"}))
+        get_method("bahng_vp").build(
+            make_context(net, "bahng_vp", path, config={**CONFIG, "clip_classnames": "numeric"})
+        )
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ChecksumError, match="sha256 mismatch"):
         load_text_embeddings(path)
@@ -233,12 +247,11 @@ def test_a_stale_or_tampered_embeddings_file_is_refused(tmp_path, net, text_file
 
 def test_a_clip_cell_needs_its_text_input_and_a_cache_at_the_models_input_size(net, text_files):
     context = make_context(net, "bahng_vp", text_files["bahng"])
-    with pytest.raises(ConfigError, match="needs text_templates and the input 'text'"):
-        build_clip_cell(BuildContext(**{**context.__dict__, "extra_inputs": {}}))
+    with pytest.raises(ConfigError, match="needs its text embeddings as the input 'text'"):
+        context.method.build(BuildContext(**{**context.__dict__, "extra_inputs": {}}))
     small = CachedSplit(context.train_split.images[..., :64, :64], context.train_split.labels, RAW_NAMES, {})
     with pytest.raises(ConfigError, match="resize='clip'"):
-        build_clip_cell(BuildContext(**{**context.__dict__, "train_split": small}))
-    assert get_builder(get_method("ilm_tp_vp").builder) is build_clip_cell
+        context.method.build(BuildContext(**{**context.__dict__, "train_split": small}))
 
 
 class MeanColour(nn.Module):
@@ -283,7 +296,7 @@ def test_bahng_warm_up_and_ilm_tp_cosine_reach_the_loop_through_the_cell_setting
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.SGD, "step", recording_step)
-    setup = build_clip_cell(context)
+    setup = context.method.build(context)
     outcome = train_visual_prompt(setup.model, setup.data, settings, device=CPU, progress=False)
     assert seen == pytest.approx([40.0 * (step + 1) / 1000 for step in range(6)])  # never leaves warm-up
     assert [row["lr"] for row in outcome.history] == pytest.approx([0.04, 0.12, 0.2])
@@ -291,7 +304,7 @@ def test_bahng_warm_up_and_ilm_tp_cosine_reach_the_loop_through_the_cell_setting
     ilm_context = make_context(copy.deepcopy(tiny_net), "ilm_tp_vp", text_files["ilm_tp"])
     ilm_settings = settings_for(ilm_context)
     assert (ilm_settings.schedule, ilm_settings.lr, ilm_settings.warmup_steps) == ("cosine", 1.0, 0)
-    setup = build_clip_cell(ilm_context)
+    setup = ilm_context.method.build(ilm_context)
     train_visual_prompt(setup.model, setup.data, ilm_settings, device=CPU, progress=False)
     assert seen == pytest.approx([0.5 * (1 + math.cos(math.pi * step / 6)) for step in range(6)])
 
@@ -302,7 +315,7 @@ def test_a_two_class_clip_cell_builds_and_trains_end_to_end(net, text_files, mon
     original = training.frequency_counts
     monkeypatch.setattr(training, "frequency_counts", lambda *a, **k: passes.append(1) or original(*a, **k))
     context = make_context(net, method, text_files[get_method(method).text_templates])
-    setup = build_clip_cell(context)
+    setup = context.method.build(context)
     outcome = train_visual_prompt(setup.model, setup.data, settings_for(context), device=CPU, progress=False)
     assert outcome.test_logits.shape == (12, 2) and torch.isfinite(outcome.test_logits).all()
     assert len(outcome.history) == 3
@@ -330,8 +343,10 @@ def test_run_cell_trains_a_clip_cell_from_a_materialised_variant_and_cached_text
     write_split(tmp_path / "split.json", "digits", 1, 1, np.load(tmp_path / "train" / "labels.npy"))
     config = {**CONFIG, "models": {"tiny": {"family": family.name, "variants": {"dense": {}}}}}
     config["training"] = {**CONFIG["training"], "epochs": 2, "batch_size": {"1": 16}}
+    config["datasets"] = {"digits": {"input_size": SIZE}}
+    config["methods"], config["shots"] = ["ilm_tp_vp"], [1]
     row = run_cell(
-        config=config, cell=Cell("unit", "digits", "tiny", "dense", "ilm_tp_vp", "1", 1),
+        study=loaded_study(config), cell=Cell("unit", "digits", "tiny", "dense", "ilm_tp_vp", "1", 1),
         variant_dir=tmp_path / "variant", train_cache=tmp_path / "train", test_cache=tmp_path / "test",
         split_path=tmp_path / "split.json", out_dir=tmp_path / "cell", checkpoint_dir=tmp_path / "ckpt",
         extra_inputs={"text": text}, progress=False,

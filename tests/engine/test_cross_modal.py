@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from tests.studies import loaded_study, typed_study
 from vpbench.compression.variant_store import load_variant_model, materialize_variant
-from vpbench.data import build_cache, load_cache, write_split
+from vpbench.data import build_cache, get_dataset, load_cache, write_split
 from vpbench.engine.builders import BuildContext
 from vpbench.engine.cell import run_cell
 from vpbench.engine.cross_modal import (
     TokenProgram,
-    build_cross_modal_cell,
-    cross_modal_options,
     label_order,
     reference_image,
     round_robin_head,
@@ -24,8 +21,8 @@ from vpbench.engine.cross_modal import (
 from vpbench.engine.methods import get_method
 from vpbench.engine.training import TrainSettings, VisualPromptModel, train_visual_prompt
 from vpbench.errors import ConfigError
+from vpbench.models.acquire import acquire_weights
 from vpbench.models.registry import ModelFamily
-from vpbench.sources.download import acquire_weights
 from vpbench.study.grid import Cell
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -109,10 +106,8 @@ def test_label_order_sorts_logits_of_the_seed_42_random_image_ascending():
 
 
 def test_options_come_from_the_prompt_section_with_checked_values():
-    assert cross_modal_options({}, 224) == {"canvas": 224, "patch": 16, "label_order": "own"}
-    assert cross_modal_options({"prompt": {"canvas": 64, "patch": 8}}, 224)["canvas"] == 64
-    with pytest.raises(ConfigError, match="allowed: own, dense"):
-        cross_modal_options({"prompt": {"label_order": "mean"}}, 224)
+    with pytest.raises(ConfigError, match=r"prompt\.label_order: 'mean' is not allowed"):
+        typed_study({"prompt": {"label_order": "mean"}})
     with pytest.raises(ConfigError, match=r"prompt\.patch 6 must divide prompt\.canvas 32"):
         TokenProgram(10, 32, 6)
 
@@ -140,15 +135,20 @@ def motif_caches(tmp_path_factory):
 def test_a_tiny_vision_model_learns_the_planted_motif_task(motif_caches):
     train, test = load_cache(motif_caches / "train", verify=True), load_cache(motif_caches / "test")
     family = ModelFamily("tiny", builder=tiny_motif_net, weights=None, mean=MEAN, std=STD, input_size=32)
-    config = {"prompt": {"canvas": 32, "patch": 4}}
+    study = typed_study(
+        {
+            "prompt": {"canvas": 32, "patch": 4},
+            "models": {"tiny": {"family": "tiny", "variants": {"dense": {}}}},
+        }
+    )
     cell = Cell("unit", "synthetic_dna", "tiny", "dense", "cmr", "full", 0)
     context = BuildContext(
-        config, cell, get_method("cmr"), family, tiny_motif_net(), {}, train, test, np.arange(len(train))
+        study, cell, get_method("cmr"), family, tiny_motif_net(), {}, train, test, np.arange(len(train))
     )
-    setup = build_cross_modal_cell(context)
+    setup = get_method("cmr").build(context)
     assert setup.data.input_kind == "tokens" and setup.data.train_images.shape == (900, 64)  # 8×8 cells
     assert setup.model.head.mapping.shape == (3, 10) and setup.source_names[0] == "source 0"
-    settings = TrainSettings(epochs=8, batch_size=32, lr=0.05, schedule="constant", amp=False, seed=0)
+    settings = TrainSettings(epochs=8, batch_size=32, lr=0.05, schedule="constant", precision="fp32", seed=0)
     outcome = train_visual_prompt(
         setup.model, setup.data, settings, device=torch.device("cpu"), progress=False
     )
@@ -157,18 +157,11 @@ def test_a_tiny_vision_model_learns_the_planted_motif_task(motif_caches):
     assert outcome.history[-1]["train_loss"] < outcome.history[0]["train_loss"]
 
 
-def test_an_image_dataset_is_refused_with_a_config_error(motif_caches):
-    train = load_cache(motif_caches / "train")
-    image_like = dataclasses.replace(
-        train, manifest={k: v for k, v in train.manifest.items() if k != "modality"}
-    )
+def test_an_image_dataset_is_incompatible_and_says_why():
     family = ModelFamily("tiny", builder=tiny_motif_net, weights=None, input_size=32)
-    cell = Cell("unit", "cifar10", "tiny", "dense", "cmr", "full", 0)
-    context = BuildContext(
-        {}, cell, get_method("cmr"), family, tiny_motif_net(), {}, image_like, train, np.arange(3)
-    )
-    with pytest.raises(ConfigError, match="'cifar10' is an image dataset"):
-        build_cross_modal_cell(context)
+    reason = get_method("cmr").incompatibility(family, get_dataset("cifar10"))
+    assert reason is not None and "adapts text/dna datasets" in reason and "'cifar10' is image" in reason
+    assert get_method("cmr").incompatibility(family, get_dataset("synthetic_dna")) is None
 
 
 def test_a_cross_modal_cell_runs_end_to_end_on_mobilenet_and_can_share_the_dense_order(
@@ -191,12 +184,13 @@ def test_a_cross_modal_cell_runs_end_to_end_on_mobilenet_and_can_share_the_dense
         "models": {"mobilenet_v2": {"family": "mobilenet_v2", "variants": {"dense": {}, "mag50": {}}}},
         "prompt": {"canvas": 32, "patch": 4, "label_order": "dense"},
         "training": {"epochs": 1, "batch_size": {"2": 4}, "eval_batch_size": 256, "max_steps": 1},
+        "datasets": {"synthetic_dna": {}}, "methods": ["cmr"], "shots": [2],
     }  # fmt: skip
-    mappings = {}
+    mappings, study = {}, loaded_study(config)
     for variant in ("dense", "mag50"):
         out = tmp_path / "cells" / variant
         row = run_cell(
-            config=config, cell=Cell("unit", "synthetic_dna", "mobilenet_v2", variant, "cmr", "2", 1),
+            study=study, cell=Cell("unit", "synthetic_dna", "mobilenet_v2", variant, "cmr", "2", 1),
             variant_dir=tmp_path / variant, train_cache=motif_caches / "train",
             test_cache=motif_caches / "test",
             split_path=tmp_path / "split.json", out_dir=out, checkpoint_dir=tmp_path / "ckpt" / variant,

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from vpbench.compression.pruning import measure_sparsity
 from vpbench.errors import ChecksumError, MissingSourceError, UnsafeCheckpointError
 from vpbench.models.registry import (
     CheckpointMismatchError,
@@ -15,7 +16,6 @@ from vpbench.models.registry import (
     WeightSource,
     load_family_weights,
     measure_bits,
-    measure_sparsity,
     verify_compression,
 )
 from vpbench.models.vvtq import QuantAct, QuantLinear
@@ -100,12 +100,12 @@ def test_measure_sparsity_scopes():
             module.weight.fill_(1.0)
         net.conv1.weight.zero_()  # 81 zeros, not counted without the stem
         net.conv2.weight[:2] = 0.0  # 72 of 144
-    assert measure_sparsity(net, "conv_except_stem") == pytest.approx(72 / 144)
+    assert measure_sparsity(net, "conv_except_first") == pytest.approx(72 / 144)
     assert measure_sparsity(net, "conv_linear") == pytest.approx((108 + 72) / (108 + 144 + 8))
 
 
 def test_sparsity_mismatch_is_an_error():
-    family = tiny_family(expected_sparsity=0.5, extra={"sparsity_scope": "conv_except_stem"})
+    family = tiny_family(expected_sparsity=0.5, sparsity_scope="conv_except_first")
     net = TinyNet()
     with pytest.raises(CheckpointMismatchError, match=r"measured sparsity 0\.0000"):
         verify_compression(family, net)
@@ -115,7 +115,7 @@ def test_sparsity_mismatch_is_an_error():
 
 
 def test_sparsity_range_rejects_a_dense_model():
-    family = tiny_family(extra={"sparsity_scope": "conv_linear", "sparsity_range": (0.2, 0.995)})
+    family = tiny_family(sparsity_range=(0.2, 0.995), measure_sparsity_on_load=True)
     with pytest.raises(CheckpointMismatchError, match=r"allowed range \[0.2, 0.995\]"):
         verify_compression(family, TinyNet())
 
@@ -126,24 +126,26 @@ def test_bits_are_measured_and_asserted():
     net.add_module("body", QuantLinear(4, 4, nbits=3))
     net.add_module("full_precision", QuantLinear(4, 4, nbits=-1))
     assert measure_bits(net) == {"quant": 8, "body": 3}
-    family = tiny_family(expected_bits=3, extra={"eight_bit_modules": ("quant",)})
+    family = tiny_family(expected_bits=3, eight_bit_modules=("quant",))
     assert verify_compression(family, net)["bits"] == [3, 8]
     with pytest.raises(CheckpointMismatchError, match="expected 4-bit"):
-        verify_compression(tiny_family(expected_bits=4, extra={"eight_bit_modules": ("quant",)}), net)
+        verify_compression(tiny_family(expected_bits=4, eight_bit_modules=("quant",)), net)
 
 
 def test_every_registered_family_is_documented_and_consistent():
+    from vpbench.compression.techniques import TECHNIQUES
     from vpbench.models import MODELS
 
-    tags = {"none", "gmp", "acdc", "rigl", "lt", "vvtq", "upop"}
     for family in MODELS.values():
-        assert family.compression in tags, family.name
+        if family.weights is not None and family.weights.local_path is not None:
+            continue  # a user checkpoint a study declared (tests/models/test_checkpoints.py)
+        assert family.technique in TECHNIQUES, family.name
         assert family.licence and family.description and family.weights is not None, family.name
         assert family.dense_parent is None or family.dense_parent in MODELS, family.name
         assert family.weights.status in {"public", "at risk", "not public"}, family.name
         fetchable = family.weights.urls or family.weights.gdrive_id or family.weights.pip_package
         assert fetchable or family.weights.instructions, f"{family.name}: no source and no instructions"
-        if family.compression in {"acdc", "rigl", "lt"}:
+        if family.technique in {"acdc", "rigl", "lt"}:
             assert family.expected_sparsity is not None and 0.2 < family.expected_sparsity < 0.99
-        if family.compression == "vvtq":
-            assert family.expected_bits in {2, 3, 4} and family.extra["eight_bit_modules"]
+        if family.technique == "vvtq":
+            assert family.expected_bits in {2, 3, 4} and family.eight_bit_modules

@@ -9,25 +9,8 @@ from scipy import stats
 
 from tests.results.figures.synthetic_study import make_study, write_cell_dirs
 from vpbench.runtime import atomic_io
-from vpbench.results.aggregate import (
-    IDENTIFIERS,
-    CellOutputError,
-    add_prompt_divergence,
-    aggregate_study,
-    cell_path,
-    collect_cells,
-    dense_deltas,
-    dense_variant_of,
-    load_prompt_histories,
-    load_test_predictions,
-    most_compressed_variant,
-    ordered_shots,
-    parse_cell_dir,
-    summarise,
-    variant_order,
-    welch_p_value,
-    write_tables,
-)
+from vpbench.results.aggregate import (IDENTIFIERS, CellOutputError, add_prompt_divergence, aggregate_study, cell_path, collect_cells, load_prompt_histories, load_test_predictions, parse_cell_dir, write_tables)
+from vpbench.results.frames import (dense_deltas, dense_variant_of, most_compressed_variant, ordered_shots, summarise, variant_order, welch_p_value)
 from vpbench.errors import VpbenchError
 
 
@@ -104,6 +87,7 @@ def test_write_tables_round_trips(cell_dirs, tmp_path):
         "cells.parquet",
         "epochs.parquet",
         "classes.parquet",
+        "reliability.parquet",
         "missing.csv",
     }
     pd.testing.assert_frame_equal(pd.read_parquet(paths["cells"]), frames["cells"])

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from vpbench.errors import ChecksumError, MissingSourceError
-from vpbench.models import registry
+from vpbench.models import acquire, registry
+from vpbench.models.acquire import acquire_weights
 from vpbench.models.registry import ModelFamily, WeightSource
 from vpbench.sources import download
-from vpbench.sources.download import acquire_weights, fetch
+from vpbench.sources.download import fetch
 from vpbench.sources.lock import LOCK_FILENAME, pinned_sha256_for
 
 PAYLOAD = bytes(range(256)) * 40
@@ -229,15 +230,15 @@ def test_prestaged_file_needs_no_network(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("the network was used")
 
-    monkeypatch.setattr(download, "fetch", no_network)
+    monkeypatch.setattr(acquire, "fetch", no_network)
     monkeypatch.setattr(download, "_opener", no_network)
-    packaged = download._packaged_file(registry.get_model_family("mobilenet_v2").weights)
+    packaged = acquire._packaged_file(registry.get_model_family("mobilenet_v2").weights)
     (tmp_path / "mobilenet_v2-b0353104.pth").write_bytes(packaged.read_bytes())
     assert acquire_weights("mobilenet_v2", tmp_path) == tmp_path / "mobilenet_v2-b0353104.pth"
 
 
 def test_pip_package_copy_is_verified(tmp_path, monkeypatch):
-    monkeypatch.setattr(download, "fetch", lambda *a, **k: pytest.fail("the network was used"))
+    monkeypatch.setattr(acquire, "fetch", lambda *a, **k: pytest.fail("the network was used"))
     path = acquire_weights("efficientnet_lite0", tmp_path)
     assert path.stat().st_size == 18_826_032 and leftovers(tmp_path) == [path.name]
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from vpbench.errors import ConfigError
-from vpbench.study.schema import validate_study
+from vpbench.study.loader import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -36,7 +36,7 @@ BAD_STUDIES = {
     ),
     "unknown compression method": (
         mutate("models.mobilenet_v2.variants.mag30", {"compress": {"method": "distill"}}),
-        ["models.mobilenet_v2.variants.mag30.compress.method", "'distill' is not allowed", "'magnitude'"],
+        ["models.mobilenet_v2.variants.mag30.compress", "unknown compression method 'distill'", "magnitude"],
     ),
     "sparsity out of range": (
         mutate("models.mobilenet_v2.variants.mag30", {"compress": {"method": "magnitude", "sparsity": 1.5}}),
@@ -55,7 +55,11 @@ BAD_STUDIES = {
     ),
     "unknown key in a variant": (
         mutate("models.mobilenet_v2.variants.mag30", {"prune": 0.3}),
-        ["models.mobilenet_v2.variants.mag30", "unknown key 'prune'", "allowed keys: compress, family"],
+        [
+            "models.mobilenet_v2.variants.mag30",
+            "unknown key 'prune'",
+            "allowed keys: checkpoint, compress, family",
+        ],
     ),
     "no dense variant": (
         mutate("models.mobilenet_v2.variants.dense", delete=True),
@@ -75,8 +79,8 @@ BAD_STUDIES = {
     ),
     "input size too small": (mutate("datasets.digits", {"input_size": 2}), ["datasets.digits.input_size"]),
     "unknown method": (
-        mutate("methods", ["ilm", "blm"]),
-        ["unknown VP method 'blm'", "allowed values:", "ilm"],
+        mutate("methods", ["ilm", "xlm"]),
+        ["methods: unknown VP method 'xlm'", "allowed values:", "ilm"],
     ),
     "non-integer shots": (mutate("shots", [1, "ten"]), ["shots.1", "'ten'", "full"]),
     "zero shots": (mutate("shots", [0, 10]), ["shots.0", "0"]),
@@ -94,7 +98,13 @@ BAD_STUDIES = {
     ),
     "unknown device": (mutate("device", "tpu"), ["device", "'tpu' is not allowed", "'auto', 'cpu', 'cuda'"]),
     "study name with a slash": (mutate("study", "a/b"), ["study", "does not match"]),
-    "method that fits no model": (mutate("methods", ["bahng_vp"]), ["the study has no cells"]),
+    "method that fits no model": (
+        mutate("methods", ["bahng_vp"]),
+        [
+            "the study has no cells",
+            "method 'bahng_vp' adapts clip models, and 'mobilenet_v2' is a classifier",
+        ],
+    ),
     "missing dataset root": (
         mutate("datasets.cifar10", {"root": "/nonexistent/cifar"}),
         [
@@ -109,14 +119,14 @@ BAD_STUDIES = {
 def test_malformed_study_names_the_key_and_the_allowed_values(case):
     config, fragments = BAD_STUDIES[case]
     with pytest.raises(ConfigError) as error:
-        validate_study(config)
+        load_study(config)
     for fragment in fragments:
         assert fragment in str(error.value), f"{case}: {fragment!r} missing from: {error.value}"
 
 
 def test_the_demo_study_is_valid_and_gets_defaults_filled():
     config = copy.deepcopy(DEMO)
-    cells = validate_study(config)
+    cells = load_study(config).cells
     assert len(cells) == 2 * 4 * 3 * 2 + 1  # (datasets × variants × image methods × shots) + 1 cross-modal
     assert config["split_mode"] == "vpbench" and config["training"]["eval_every"] == 0
 

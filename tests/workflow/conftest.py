@@ -8,6 +8,7 @@ daemons this session started are stopped, by PID.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpbench.study.grid import check_study
+from vpbench.study.loader import load_study
 
 from .support import REPO_ROOT, SNAKEFILE, TINY_STUDY, SlurmCluster, Study, output_tail
 
@@ -42,7 +43,7 @@ SNAKEMAKE_TIMEOUT_S = 900
 def tiny_study() -> Study:
     """tests/data/studies/tiny.yaml and its cells (2 cells: dense and mag50 MobileNetV2, ILM, 1-shot)."""
     config = yaml.safe_load(TINY_STUDY.read_text())
-    return Study(path=TINY_STUDY, config=config, cells=check_study(config))
+    return Study(path=TINY_STUDY, config=config, cells=list(load_study(copy.deepcopy(config)).cells))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpbench.study.schema import validate_study
+from vpbench.study.loader import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -28,7 +28,7 @@ def dry_run(tmp_path: Path, config: dict, *targets: str) -> dict[str, int]:
 
 
 def test_demo_dry_run_lists_exactly_one_training_job_per_cell(tmp_path):
-    cells = validate_study(copy.deepcopy(DEMO))
+    cells = load_study(copy.deepcopy(DEMO)).cells
     counts = dry_run(tmp_path, DEMO)
     assert counts["train_cell"] == len(cells) == 49  # 48 image-VP cells + 1 cross-modal cell
     assert "train_pack" not in counts
@@ -38,18 +38,18 @@ def test_demo_dry_run_lists_exactly_one_training_job_per_cell(tmp_path):
 @pytest.fixture
 def packed_demo() -> dict:
     config = copy.deepcopy(DEMO)
-    config["packing"] = {"cells_per_job": 8, "max_shots": 20}
+    config["packing"] = {"enabled": True, "max_shots": 20}
     return config
 
 
-def test_packing_groups_few_shot_cells_of_one_variant_and_dataset(tmp_path, packed_demo):
+def test_packing_groups_the_few_shot_cells_of_one_dataset_variant_method_and_seed(tmp_path, packed_demo):
     counts = dry_run(tmp_path, packed_demo)
-    assert counts["train_pack"] == 8  # 2 datasets × 4 variants, 6 cells each
+    assert counts["train_pack"] == 24  # 2 datasets × 4 variants × 3 methods × 1 seed, N = 1 and 10 each
     assert counts["train_cell"] == 1  # the full-data cross-modal cell is never packed
 
 
-def test_asking_for_one_cell_runs_only_that_cell_even_when_packing(tmp_path, packed_demo):
+def test_asking_for_one_packed_cell_reruns_only_its_pack(tmp_path, packed_demo):
     target = "results/demo/cells/digits/mobilenet_v2/mag50/ilm/10shot/seed1/metrics.parquet"
     counts = dry_run(tmp_path, packed_demo, target)
-    assert counts["train_cell"] == 1
-    assert "train_pack" not in counts and "aggregate" not in counts
+    assert counts["train_pack"] == 1
+    assert "train_cell" not in counts and "aggregate" not in counts

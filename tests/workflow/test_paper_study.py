@@ -8,17 +8,15 @@ from pathlib import Path
 
 import yaml
 
-from vpbench.study.grid import plan_packs
-from vpbench.study.schema import validate_study
+from vpbench.study.loader import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_paper_study_dry_run_plans_every_cell_without_network(tmp_path):
     config = yaml.safe_load((ROOT / "studies" / "paper.yaml").read_text())
-    validated = copy.deepcopy(config)
-    cells = validate_study(validated)  # fills the schema's defaults, as the workflow does
-    packs = plan_packs(cells, validated)
+    study = load_study(copy.deepcopy(config))  # fills the schema's defaults, as the workflow does
+    cells, packs = study.cells, study.packs
     packed = sum(len(members) for members in packs.values())
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", "studies/paper.yaml",

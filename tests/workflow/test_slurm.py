@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpbench.study.grid import CELL_FILES
+from vpbench.study.paths import CELL_FILES
 
 from .support import REPO_ROOT, SlurmCluster, Study
 

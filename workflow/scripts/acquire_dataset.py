@@ -10,7 +10,9 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 from vpbench.data import acquire
 from vpbench.runtime import atomic_io
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
 dataset = snakemake.wildcards.dataset  # noqa: F821
 root = Path(snakemake.params.root)  # noqa: F821

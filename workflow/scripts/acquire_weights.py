@@ -7,11 +7,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
 
 
+from vpbench.models.acquire import acquire_weights
 from vpbench.runtime import atomic_io
 from vpbench.runtime.rule_logging import redirect_to_log
 from vpbench.sources.checksums import sha256_file
-from vpbench.sources.download import acquire_weights
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
 out = Path(snakemake.output[0])  # noqa: F821
 family = snakemake.wildcards.family  # noqa: F821

@@ -10,7 +10,9 @@ import json
 
 from vpbench.data import build_cache
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
 acquired = json.loads(Path(snakemake.input[0]).read_text())  # noqa: F821
 build_cache(

@@ -15,13 +15,14 @@ import pandas as pd
 
 from vpbench.results.figures.render import render_study_figures
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
-frames = {name: pd.read_parquet(getattr(snakemake.input, name)) for name in ("cells", "epochs", "classes")}  # noqa: F821
+frames = {name: pd.read_parquet(path) for name, path in snakemake.input.items()}  # noqa: F821
 render_study_figures(
     frames,
     Path(snakemake.output[0]).parents[1],  # noqa: F821  (<figures>/<category>/<name>.svg)
-    results_root=Path("results"),
     mapping_classes=snakemake.params.mapping_classes,  # noqa: F821
     plan=snakemake.params.plan,  # noqa: F821
 )

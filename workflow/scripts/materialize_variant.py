@@ -1,4 +1,4 @@
-"""Snakemake adapter: write one model variant (and its card) from verified registry weights."""
+"""Snakemake adapter: write one model variant (and its card) from verified weights."""
 
 import sys
 from pathlib import Path
@@ -10,14 +10,16 @@ import json
 
 from vpbench.compression.variant_store import materialize_variant
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821
 redirect_to_log(snakemake.log[0])  # noqa: F821
-acquired = json.loads(Path(snakemake.input[0]).read_text())  # noqa: F821
+variant = study.variant(snakemake.wildcards.model, snakemake.wildcards.variant)  # noqa: F821
 materialize_variant(
-    model=snakemake.wildcards.model,  # noqa: F821
-    variant=snakemake.wildcards.variant,  # noqa: F821
-    spec=dict(snakemake.params.spec),  # noqa: F821
-    weights_path=Path(acquired["path"]),
+    model=variant.model,
+    variant=variant.name,
+    spec=variant.canonical(),
+    weights_path=Path(json.loads(Path(snakemake.input[0]).read_text())["path"]),  # noqa: F821
     out_dir=Path(snakemake.output[0]).parent,  # noqa: F821
     canvas=int(snakemake.params.canvas),  # noqa: F821
 )

@@ -9,7 +9,9 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 from vpbench.data import load_cache, write_split
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
 wildcards = snakemake.wildcards  # noqa: F821
 train = load_cache(Path(snakemake.input.manifest).parent, verify=True)  # noqa: F821

@@ -11,7 +11,9 @@ import pandas as pd
 
 from vpbench.results.tables import write_study_tables
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821
 redirect_to_log(snakemake.log[0])  # noqa: F821
 cells = pd.read_parquet(snakemake.input.cells)  # noqa: F821
-write_study_tables(cells, snakemake.config, Path(snakemake.output[0]).parent)  # noqa: F821
+write_study_tables(cells, study.as_config(), Path(snakemake.output[0]).parent, snakemake.params.tables)  # noqa: F821

@@ -9,10 +9,12 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 import torch
 
-from vpbench.engine.cell import resolve_device
+from vpbench.engine.settings import resolve_device
 from vpbench.engine.text_embeddings import build_text_embeddings_file
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.loader import study_of
 
+study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 build_text_embeddings_file(

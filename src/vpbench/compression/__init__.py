@@ -6,10 +6,15 @@ from vpbench.compression.fake_quant import (
     FakeQuantLinear,
     fake_quantize_weight,
 )
+from vpbench.compression.methods import (
+    COMPRESSION_METHODS,
+    CompressionMethod,
+    get_compression_method,
+    register_compression_method,
+)
 from vpbench.compression.model_card import (
     compression_level_on_axis,
     count_flops,
-    measure_sparsity,
     model_card,
     remaining_pct_paper,
     sample_photos,
@@ -18,14 +23,14 @@ from vpbench.compression.model_card import (
 from vpbench.compression.pruning import (
     gmp_cubic_schedule,
     magnitude_prune,
+    measure_sparsity,
     paper_scope,
     prunable_layers,
     semi_structured_prune,
 )
 from vpbench.compression.quantization import insert_fake_quant, quantize_model
+from vpbench.compression.techniques import TECHNIQUES, Technique, register_technique, technique
 from vpbench.compression.variants import (
-    COMPRESSION_METHODS,
-    CompressionMethod,
     apply_compression,
     load_variant,
     prepare_structure,
@@ -35,14 +40,17 @@ from vpbench.compression.variants import (
 
 __all__ = [
     "COMPRESSION_METHODS",
+    "TECHNIQUES",
     "ActivationFakeQuant",
     "CompressionMethod",
     "FakeQuantConv2d",
     "FakeQuantLinear",
+    "Technique",
     "apply_compression",
     "compression_level_on_axis",
     "count_flops",
     "fake_quantize_weight",
+    "get_compression_method",
     "gmp_cubic_schedule",
     "insert_fake_quant",
     "load_variant",
@@ -53,10 +61,13 @@ __all__ = [
     "prepare_structure",
     "prunable_layers",
     "quantize_model",
+    "register_compression_method",
+    "register_technique",
     "remaining_pct_paper",
     "sample_photos",
     "sanity_top5_agreement",
     "save_variant",
     "semi_structured_prune",
+    "technique",
     "validate_spec",
 ]

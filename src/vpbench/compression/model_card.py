@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vpbench.compression.fake_quant import FakeQuantMixin
+from vpbench.compression.methods import get_compression_method
 from vpbench.compression.pruning import follows_n_m_pattern, paper_scope, prunable_layers
 from vpbench.compression.quantization import distinct_levels_per_channel
 from vpbench.compression.variants import validate_spec
@@ -26,13 +27,6 @@ DENSE_TOLERANCE = 0.01  # a model with at most 1% zeros counts as dense when its
 
 def _zeros(module: nn.Module) -> int:
     return int((module.weight.detach() == 0).sum())
-
-
-def measure_sparsity(model: nn.Module) -> float:
-    """Fraction of zeros among all Conv2d/Linear weights."""
-    layers = prunable_layers(model)
-    total = sum(module.weight.numel() for _, module in layers)
-    return sum(_zeros(module) for _, module in layers) / total if total else 0.0
 
 
 def remaining_pct_paper(model: nn.Module) -> float | None:
@@ -110,30 +104,9 @@ def count_flops(model: nn.Module, input_size: int, in_channels: int = 3) -> dict
 
 
 def _compression_fields(spec: Mapping[str, Any] | None, sparsity: float, weight_bits: int | None) -> dict:
-    """Axis, level, label, ``recovery_finetuned`` and a note: from the spec, else from measurements."""
-    method = spec["method"] if spec else "none"
-    if method == "magnitude":
-        level = spec["sparsity"]
-        return {
-            "compression_axis": "sparsity", "compression_level": level,
-            "compression_label": f"{level * 100:g}% sparse", "recovery_finetuned": False,
-            "note": f"one-shot {spec['scope']} magnitude pruning without ImageNet recovery fine-tuning; "
-            "not equivalent to a GMP-trained model (Zhu & Gupta cubic schedule with fine-tuning)",
-        }  # fmt: skip
-    if method == "semi_structured":
-        return {
-            "compression_axis": "sparsity", "compression_level": 1.0 - spec["n"] / spec["m"],
-            "compression_label": f"{spec['n']}:{spec['m']} sparse", "recovery_finetuned": False,
-            "note": "one-shot N:M magnitude pruning without ImageNet recovery fine-tuning",
-        }  # fmt: skip
-    if method == "fake_quant":
-        w_bits, a_bits = spec["weight_bits"] or 32, spec["act_bits"] or 32
-        return {
-            "compression_axis": "weight_bits", "compression_level": float(w_bits),
-            "compression_label": f"W{w_bits}A{a_bits}", "recovery_finetuned": False,
-            "note": "post-training fake quantization (calibrated activation ranges), no quantization-aware "
-            "training, unlike VVTQ",
-        }  # fmt: skip
+    """Axis, level, label, ``recovery_finetuned`` and a note: the spec's method says, else measurements."""
+    if spec:
+        return get_compression_method(spec["method"]).card_fields(dict(spec))
     if weight_bits is not None:
         return {"compression_axis": "weight_bits", "compression_level": float(weight_bits),
                 "compression_label": f"W{weight_bits}", "recovery_finetuned": None, "note": ""}  # fmt: skip

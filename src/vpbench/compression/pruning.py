@@ -5,7 +5,7 @@ model whose zeros live in its ``weight`` tensors (same state-dict keys as the de
 
 Prunable weights are the ``weight`` tensors of every ``nn.Conv2d`` and ``nn.Linear`` (subclasses included).
 The paper's sparsity level "S" is instead the % of weights *remaining* over Conv2d layers excluding the first
-conv (sources.md §5); :func:`paper_scope` gives that selection as an ``include`` filter.
+conv (docs/sources/models.md); :func:`paper_scope` gives that selection as an ``include`` filter.
 One-shot pruning here has no ImageNet recovery fine-tuning: it is a different model from a GMP-trained one.
 """
 
@@ -59,6 +59,15 @@ PRUNABLE_SCOPES: dict[str, Callable[[nn.Module], LayerFilter | None]] = {
     "conv_linear": conv_linear_scope,
     "conv_except_first": paper_scope,
 }
+
+
+def measure_sparsity(model: nn.Module, scope: str = "conv_linear") -> float:
+    """Fraction of exact zeros among the prunable weights of ``scope`` (a key of :data:`PRUNABLE_SCOPES`)."""
+    layers = prunable_layers(model, PRUNABLE_SCOPES[scope](model))
+    with torch.no_grad():
+        total = sum(module.weight.numel() for _, module in layers)
+        zeros = sum(int((module.weight == 0).sum()) for _, module in layers)
+    return zeros / total if total else 0.0
 
 
 def smallest_magnitude_mask(weights: torch.Tensor, amount: float) -> torch.Tensor:

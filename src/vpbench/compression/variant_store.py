@@ -35,6 +35,28 @@ def calibration_images(count: int, size: int, mean: Any, std: Any, seed: int = 0
     return (batch - mean_t) / std_t
 
 
+def variant_sha256(card: Mapping[str, Any]) -> str:
+    """The checksum that identifies a variant's weights: the tensors of a materialised ``model.pt``
+    (stable across rebuilds), else the source file's sha256."""
+    return str(card.get("state_sha256") or card.get("model_sha256") or card["weights_sha256"])
+
+
+def _technique_fields(family: Any, compress: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Technique name, kind and structure of a variant (in-pipeline method, else the family's)."""
+    from vpbench.compression.techniques import technique
+
+    if compress:
+        found = technique(compress["method"])
+    else:
+        found = technique(family.technique, family.technique_kind, family.technique_label)
+    return {
+        "technique": found.name,
+        "technique_label": found.label,
+        "compression_kind": found.kind,
+        "compression_structure": found.structure,
+    }
+
+
 def materialize_variant(
     *,
     model: str,
@@ -44,22 +66,30 @@ def materialize_variant(
     out_dir: Path,
     canvas: int,
 ) -> dict[str, Any]:
-    """Write ``card.json`` (and ``model.pt`` for in-pipeline compression) for one study variant."""
+    """Write ``card.json`` (and ``model.pt`` for in-pipeline compression) for one study variant.
+
+    ``spec`` holds ``family`` and, for in-pipeline compression, ``compress`` (a normalised spec).
+    """
     from vpbench.compression import apply_compression, model_card, save_variant
+    from vpbench.compression.methods import get_compression_method
 
     family = get_model_family(spec["family"])
     weights_sha256 = verify_sha256(weights_path, family.weights.sha256 if family.weights else None)
-    net = load_family_weights(family, weights_path)
+    net = load_family_weights(family, weights_path, pinned_sha256=weights_sha256)
+    compress = dict(spec["compress"]) if spec.get("compress") else None
     base = {
         "model": model,
         "variant": variant,
         "family": family.name,
-        "family_compression": family.compression,
+        "family_label": family.display_label,
+        "published_top1": None if compress else family.published_top1,
+        "published_top1_source": "" if compress else family.published_top1_source,
+        **_technique_fields(family, compress),
         "weights_path": str(weights_path),
         "weights_sha256": weights_sha256,
         "spec": dict(spec),
     }
-    if "compress" not in spec:
+    if compress is None:
         card = model_card(
             net, family=family.name, variant=variant, spec=dict(spec), input_size=canvas,
             source=str(weights_path), checksum=weights_sha256,
@@ -67,12 +97,10 @@ def materialize_variant(
         card.update(base)
         atomic_io.write_json(out_dir / "card.json", card)
         return card
-    compress = dict(spec["compress"])
+    method = get_compression_method(compress["method"])
     calibration = None
-    if compress["method"] == "fake_quant":
-        calibration = calibration_images(
-            int(compress.get("calibration_images", 64)), canvas, family.mean, family.std
-        )
+    if count := method.calibration_images(compress):
+        calibration = calibration_images(count, canvas, family.mean, family.std)
     compressed = apply_compression(net, compress, calibration)
     card = model_card(
         compressed, family=family.name, variant=variant, spec=compress, input_size=canvas,
@@ -92,7 +120,7 @@ def load_variant_model(variant_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
     card = json.loads((Path(variant_dir) / "card.json").read_text())
     family = get_model_family(card["family"])
     weights_path = Path(card["weights_path"])
-    if "compress" in card["spec"]:
+    if card["spec"].get("compress"):
         net = load_variant(family.builder(), card["spec"]["compress"], Path(variant_dir))
     else:
         # one hash of the file per load: the card's full sha256 refines the registry's (prefix) checksum

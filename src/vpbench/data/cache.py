@@ -1,4 +1,5 @@
-"""uint8 image caches: each split decoded and resized once (vp_methods §1.1), memory-mapped by every cell.
+"""uint8 image caches: each split decoded and resized once
+(docs/methods/padding_vp.md), memory-mapped by every cell.
 
 A cache folder holds ``images.npy`` (uint8 N×3×S×S RGB), ``labels.npy`` (int64 N) and ``manifest.json``.
 The manifest is written last, so a folder with a manifest is complete; its sha256s detect later corruption.

@@ -99,7 +99,7 @@ CALTECH101 = (
     "umbrella", "watch", "water_lilly", "wheelchair", "wild_cat", "windsor_chair", "wrench", "yin_yang",
 )  # fmt: skip
 
-# animal-mnist labels 0..9 in alphabetical order (sources.md §9, checked visually).
+# animal-mnist labels 0..9 in alphabetical order (docs/sources/offline_assets.md, checked visually).
 ANIMAL_MNIST = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
 
 DIGITS = tuple(str(digit) for digit in range(10))

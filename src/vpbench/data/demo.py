@@ -23,7 +23,7 @@ from vpbench.sources.safe_pickle import load_numpy_pickle
 
 ANIMAL_MNIST_PACKAGE = "animal_mnist"
 ANIMAL_MNIST_INSTALL = "pip install --no-deps animal-mnist==0.4"
-ANIMAL_MNIST_FILES = {  # path inside the package -> sha256 (sources.md §9)
+ANIMAL_MNIST_FILES = {  # path inside the package -> sha256 (docs/sources/offline_assets.md)
     "images": (
         "data/Animal_MNIST/animal_data_version_3.gz",
         "68a30346781a0984f839463a4615d2decb899d1ce65091bb92586311754a34ce",
@@ -149,6 +149,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
 ANIMAL_MNIST = register_dataset(
     DatasetSpec(
         name="animal_mnist",
+        label="Animal-MNIST",
         num_classes=10,
         input_size=32,
         reader=AnimalMnistReader(),
@@ -166,6 +167,7 @@ ANIMAL_MNIST = register_dataset(
 DIGITS = register_dataset(
     DatasetSpec(
         name="digits",
+        label="Digits (sklearn)",
         num_classes=10,
         input_size=32,
         reader=DigitsReader(),

@@ -1,4 +1,4 @@
-"""N-shot training subsets (vp_methods §4), made once per (dataset, shots, seed) and shared by all cells.
+"""N-shot training subsets (docs/nshot.md), made once per (dataset, shots, seed) and shared by all cells.
 
 Per class in ascending label order: shuffle that class's train indices, keep the first N; concatenate the
 kept indices and shuffle once more. The default RNG is a dedicated ``Generator(PCG64(seed))``;
@@ -30,7 +30,8 @@ def labels_digest(labels: np.ndarray) -> str:
 
 
 def nshot_indices(labels: np.ndarray, shots: int | None, seed: int, paper_compat: bool = False) -> np.ndarray:
-    """Indices into ``labels`` of an N-shot subset (§4); ``shots=None`` returns every index, sorted.
+    """Indices into ``labels`` of an N-shot subset
+    (docs/nshot.md); ``shots=None`` returns every index, sorted.
 
     Classes with fewer than N items contribute all of them (the effective N is recorded by ``write_split``).
     """

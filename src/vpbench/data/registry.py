@@ -71,6 +71,13 @@ class DatasetSpec:
     citation: str = ""
     modality: str = "image"
     splits: tuple[str, ...] = ("train", "test")
+    label: str = ""  # display name; empty: the registry name
+    paper_ece_batch: int = 128  # the authors' test-loader batch, which their batch-averaged "ECE" depends on
+
+    @property
+    def display_label(self) -> str:
+        """How figures and tables name the dataset."""
+        return self.label or self.name
 
     def class_names(self) -> tuple[str, ...]:
         """The real class names in label order (used for CLIP text prompts and reports)."""

@@ -1,4 +1,5 @@
-"""Text and DNA tasks for cross-modal reprogramming (vp_methods §7, sources.md §11); importing registers them.
+"""Text and DNA tasks for cross-modal reprogramming
+(docs/methods/cmr.md, docs/sources/datasets.md); importing registers them.
 
 - ``yelp_polarity``, ``imdb``, ``ag_news``, ``dbpedia_14``: the Hugging Face datasets' parquet files,
   pre-staged under the dataset root (any sub-folder): ``**/train-*.parquet`` and ``**/test-*.parquet`` with a
@@ -29,7 +30,7 @@ from vpbench.data.registry import DatasetSpec, register_dataset
 from vpbench.errors import MissingSourceError
 from vpbench.runtime.atomic_io import write_bytes
 
-TOKEN_LENGTH = 512  # bert-base-cased max length; DNA padded to the same length (§7)
+TOKEN_LENGTH = 512  # bert-base-cased max length; DNA padded to the same length (docs/methods/cmr.md)
 SPLICE_FILE = "splice.data"
 SPLICE_CLASSES = ("EI", "IE", "N")
 SPLICE_URL = (
@@ -212,10 +213,13 @@ class SyntheticDnaReader:
 _HF = "https://huggingface.co/datasets/"
 
 
-def _register_hf(name: str, repo: str, field: str, classes: tuple[str, ...], sizes: str, cite: str) -> None:
+def _register_hf(
+    name: str, repo: str, field: str, classes: tuple[str, ...], sizes: str, cite: str, label: str
+) -> None:
     register_dataset(
         DatasetSpec(
             name=name,
+            label=label,
             num_classes=len(classes),
             input_size=TOKEN_LENGTH,
             reader=HfParquetReader(name, repo, field),
@@ -236,25 +240,27 @@ _ZHANG = (
 )
 _register_hf(
     "yelp_polarity", "fancyzhx/yelp_polarity", "text", ("negative", "positive"), "560,000 / 38,000", _ZHANG,
+    "Yelp",
 )  # fmt: skip
 _register_hf(
     "imdb", "stanfordnlp/imdb", "text", ("negative", "positive"), "25,000 / 25,000; unsupervised unused",
-    "Maas, A. L., et al. (2011). Learning Word Vectors for Sentiment Analysis. ACL.",
+    "Maas, A. L., et al. (2011). Learning Word Vectors for Sentiment Analysis. ACL.", "IMDB",
 )  # fmt: skip
 _register_hf(
     "ag_news", "fancyzhx/ag_news", "text", ("World", "Sports", "Business", "Sci/Tech"), "120,000 / 7,600",
-    _ZHANG,
+    _ZHANG, "AG News",
 )  # fmt: skip
 _register_hf(
     "dbpedia_14", "fancyzhx/dbpedia_14", "content",
     ("Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder", "MeanOfTransportation",
      "Building", "NaturalPlace", "Village", "Animal", "Plant", "Album", "Film", "WrittenWork"),
-    "560,000 / 70,000", _ZHANG,
+    "560,000 / 70,000", _ZHANG, "DBPedia",
 )  # fmt: skip
 
 SPLICE = register_dataset(
     DatasetSpec(
         name="splice",
+        label="Splice",
         num_classes=3,
         input_size=TOKEN_LENGTH,
         reader=SpliceReader(),
@@ -274,6 +280,7 @@ SPLICE = register_dataset(
 SYNTHETIC_DNA = register_dataset(
     DatasetSpec(
         name="synthetic_dna",
+        label="Synthetic DNA",
         num_classes=len(SYNTHETIC_MOTIFS),
         input_size=TOKEN_LENGTH,
         reader=SyntheticDnaReader(),

@@ -1,4 +1,4 @@
-"""Tokenizers for cross-modal reprogramming (vp_methods §7): text or DNA → fixed-length int64 token ids.
+"""Tokenizers for cross-modal reprogramming (docs/methods/cmr.md): text or DNA → fixed-length int64 token ids.
 
 - ``char``: DNA at character level, id = byte + 2, PAD = 0 (Neekhara et al.); vocabulary size 258.
 - ``word``: an offline word-level vocabulary built from the TRAINING texts only (PAD = 0, UNK = 1), so

@@ -231,7 +231,8 @@ class OxfordPetsReader(TorchvisionReader):
 
 
 class EurosatReader(TorchvisionReader):
-    """EuroSAT RGB (all 27,000 images) with vpbench's fixed, disjoint, stratified 90/10 split (§9.2)."""
+    """EuroSAT RGB (all 27,000 images) with vpbench's fixed, disjoint, stratified 90/10 split
+    (docs/deviations.md)."""
 
     name, num_classes = "eurosat", 10
 

@@ -1,7 +1,9 @@
-"""The paper's eight image target datasets, read through torchvision (sources.md §10, vp_methods §1.1).
+"""The paper's eight image target datasets, read through torchvision
+(docs/sources/datasets.md, docs/methods/padding_vp.md).
 
 Every dataset lives under one shared data root, each in torchvision's own sub-folder (SVHN in ``svhn/``).
-Input sizes follow §1.1: CIFAR-10/SVHN native 32, GTSRB resized to 32, the rest resized to 128.
+Input sizes follow docs/methods/padding_vp.md: CIFAR-10/SVHN native 32, GTSRB resized to 32, the rest
+resized to 128.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ _PETS_BASE = "https://www.robots.ox.ac.uk/~vgg/data/pets/data/"
 CIFAR10 = register_dataset(
     DatasetSpec(
         name="cifar10",
+        label="CIFAR-10",
         num_classes=10,
         input_size=32,
         reader=Cifar10Reader(),
@@ -47,6 +50,7 @@ CIFAR10 = register_dataset(
 SVHN = register_dataset(
     DatasetSpec(
         name="svhn",
+        label="SVHN",
         num_classes=10,
         input_size=32,
         reader=SvhnReader(),
@@ -67,6 +71,7 @@ SVHN = register_dataset(
 GTSRB = register_dataset(
     DatasetSpec(
         name="gtsrb",
+        label="GTSRB",
         num_classes=43,
         input_size=32,
         reader=GtsrbReader(),
@@ -89,6 +94,7 @@ GTSRB = register_dataset(
 DTD = register_dataset(
     DatasetSpec(
         name="dtd",
+        label="DTD",
         num_classes=47,
         input_size=128,
         reader=DtdReader(),
@@ -110,6 +116,7 @@ DTD = register_dataset(
 FLOWERS102 = register_dataset(
     DatasetSpec(
         name="flowers102",
+        label="Flowers102",
         num_classes=102,
         input_size=128,
         reader=Flowers102Reader(),
@@ -132,6 +139,8 @@ FLOWERS102 = register_dataset(
 OXFORD_PETS = register_dataset(
     DatasetSpec(
         name="oxford_pets",
+        label="OxfordPets",
+        paper_ece_batch=64,  # the authors' OxfordPets loader used batch 64 (docs/calibration.md)
         num_classes=37,
         input_size=128,
         reader=OxfordPetsReader(),
@@ -152,13 +161,15 @@ OXFORD_PETS = register_dataset(
 EUROSAT = register_dataset(
     DatasetSpec(
         name="eurosat",
+        label="EuroSAT",
         num_classes=10,
         input_size=128,
         reader=EurosatReader(),
         class_names_fn=lambda: class_names.EUROSAT,
         split_policy="no official split: vpbench's fixed, disjoint, stratified 90/10 split of torchvision's "
         "EuroSAT.samples (sklearn train_test_split, test_size=0.1, stratify=labels, random_state=1, "
-        "indices sorted), 24,300 train / 2,700 test; fixes the fork's train/test overlap (vp_methods §9.2)",
+        "indices sorted), 24,300 train / 2,700 test; fixes the fork's train/test overlap "
+        "(docs/deviations.md)",
         prestage_help="eurosat/2750/<Class>/*.jpg (extract EuroSAT.zip into <root>/eurosat)",
         sources=(f"{EUROSAT_URL} (md5 {EUROSAT_MD5})",),
         licence="MIT",
@@ -170,6 +181,7 @@ EUROSAT = register_dataset(
 CALTECH101 = register_dataset(
     DatasetSpec(
         name="caltech101",
+        label="Caltech101",
         num_classes=101,
         input_size=128,
         reader=Caltech101Reader(),

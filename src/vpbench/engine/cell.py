@@ -1,7 +1,9 @@
-"""One cell end to end: load the variant, the cached data and the N-shot split, train, measure, write.
+"""One cell, or a pack of cells sharing a loaded model and data, end to end: load verified inputs, build
+each cell with its method, train, measure, write all outputs or none.
 
-All files appear together or not at all: they are written into a staging folder next to the cell
-folder and moved into place only once every one of them exists.
+A pack trains its cells one after another in one process (model and caches load once), or in lockstep
+(one forward/backward per step for all of them) where that is measured to be faster on the device
+(:data:`LOCKSTEP_PAYS`, from ``benchmarks/packing.py``; ``packing.lockstep`` in the study overrides it).
 """
 
 from __future__ import annotations
@@ -9,14 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
-import shutil
-import socket
-import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,50 +24,34 @@ import torch
 
 import vpbench
 from vpbench import metrics
-from vpbench.compression.variant_store import load_variant_model
+from vpbench.compression.variant_store import load_variant_model, variant_sha256
 from vpbench.data import load_cache, load_split
-from vpbench.engine.builders import BuildContext, get_builder
+from vpbench.engine import keys
+from vpbench.engine.builders import BuildContext
+from vpbench.engine.cell_outputs import class_table, write_all
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.methods import get_method
-from vpbench.engine.output_mapping import LinearMapping
-from vpbench.engine.training import CellData, PackMember, TrainSettings, VisualPromptModel, train_pack
+from vpbench.engine.settings import TrainSettings, resolve_device, train_settings
+from vpbench.engine.training import PackMember, train_pack
 from vpbench.errors import CacheCorruptError, ChecksumError
 from vpbench.models import get_model_family
-from vpbench.runtime import atomic_io
-from vpbench.study.grid import CELL_FILES, Cell, batch_size_for, dense_variant, training_for
+from vpbench.study import paths
+from vpbench.study.grid import Cell
+from vpbench.study.spec import Study
 
-PAPER_ECE_BATCH = 128  # the authors' test-loader batch (§8.7)
-
-
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+# Whether one forward/backward for K prompts beats K small ones, per device type (benchmarks/RESULTS.md):
+# on CPUs one big batch through the frozen model is slower per image than several small ones.
+LOCKSTEP_PAYS = {"cpu": False, "cuda": True}
 
 
-def train_settings(config: Mapping[str, Any], cell: Cell) -> TrainSettings:
-    """Resolve a cell's optimisation from the method's published recipe and the study's overrides."""
-    method = get_method(cell.method)
-    training = training_for(config, cell.method)
-    return TrainSettings(
-        epochs=int(training["epochs"]),
-        batch_size=batch_size_for({"training": training}, cell.shots),
-        optimizer=method.optimizer,
-        lr=float(training.get("lr") or method.lr),
-        momentum=method.momentum,
-        weight_decay=method.weight_decay,
-        schedule=method.schedule,
-        milestones=tuple(training.get("milestones", (0.5, 0.72))),
-        gamma=float(training.get("gamma", 0.1)),
-        warmup_steps=int(training.get("warmup_steps") or method.warmup_steps),
-        eval_every=int(training.get("eval_every", 0)),
-        eval_batch_size=int(training.get("eval_batch_size", 256)),
-        amp=bool(training.get("amp", True)),
-        seed=cell.seed,
-        save_prompt_history=bool(training.get("save_prompt_history", False)),
-        max_steps=training.get("max_steps"),
-    )
+@dataclass(frozen=True)
+class CellPaths:
+    """Where one cell reads its split and writes its outputs and checkpoint."""
+
+    split: Path
+    out_dir: Path
+    checkpoint_dir: Path
+    extra_inputs: Mapping[str, Path] = field(default_factory=dict)
 
 
 def _load_verified_inputs(variant_dir: Path, train_cache: Path, test_cache: Path) -> tuple:
@@ -92,47 +74,17 @@ def _load_verified_inputs(variant_dir: Path, train_cache: Path, test_cache: Path
     return net, card, caches[0], caches[1]
 
 
-def _identity_columns(cell: Cell) -> dict[str, Any]:
-    return {
-        "study": cell.study, "dataset": cell.dataset, "model": cell.model, "variant": cell.variant,
-        "method": cell.method, "shots": cell.shots, "seed": cell.seed,
-    }  # fmt: skip
-
-
-def _float_or_nan(value: Any) -> float:
-    """Card numbers may be null (e.g. no conv layer to measure); keep 0.0 as 0.0."""
-    return math.nan if value is None else float(value)
-
-
-def _compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, Any]:
-    spec = card.get("spec", {})
-    compress = spec.get("compress", {})
-    return {
-        "family": card["family"],
-        "compression": compress.get("method") or card.get("family_compression", "none"),
-        "compression_level": float(card.get("compression_level", 0.0)),
-        "compression_label": str(card.get("compression_label", "dense")),
-        "is_dense": is_dense,
-        "sparsity": _float_or_nan(card.get("sparsity")),
-        "remaining_pct_paper": _float_or_nan(card.get("remaining_pct_paper")),
-        "weight_bits": float(compress.get("weight_bits") or np.nan),
-        "act_bits": float(compress.get("act_bits") or np.nan),
-    }
-
-
-@dataclass(frozen=True)
-class CellPaths:
-    """Where one cell reads its split and writes its outputs and checkpoint."""
-
-    split: Path
-    out_dir: Path
-    checkpoint_dir: Path
-    extra_inputs: Mapping[str, Path] = field(default_factory=dict)
+def lockstep_for(study: Study, device: torch.device) -> bool:
+    """Whether a pack trains in lockstep on ``device``: the study's choice, else the measured default."""
+    choice = study.packing["lockstep"]
+    if choice == "auto":
+        return LOCKSTEP_PAYS.get(device.type, False)
+    return choice == "always"
 
 
 def run_cell(
     *,
-    config: Mapping[str, Any],
+    study: Study,
     cell: Cell,
     variant_dir: Path,
     train_cache: Path,
@@ -144,70 +96,147 @@ def run_cell(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate one cell and write its outputs; returns the metrics row."""
-    paths = CellPaths(split_path, out_dir, checkpoint_dir, dict(extra_inputs or {}))
+    where = CellPaths(split_path, out_dir, checkpoint_dir, dict(extra_inputs or {}))
     return run_pack(
-        config=config, cells=[cell], paths=[paths], variant_dir=variant_dir, train_cache=train_cache,
+        study=study, cells=[cell], paths=[where], variant_dir=variant_dir, train_cache=train_cache,
         test_cache=test_cache, progress=progress,
     )[0]  # fmt: skip
 
 
+@dataclass
+class _Prepared:
+    cell: Cell
+    where: CellPaths
+    split: Any
+    settings: TrainSettings
+    setup: Any
+    plan: str
+    fingerprint: str
+
+
 def run_pack(
     *,
-    config: Mapping[str, Any],
+    study: Study,
     cells: Sequence[Cell],
     paths: Sequence[CellPaths],
     variant_dir: Path,
     train_cache: Path,
     test_cache: Path,
     progress: bool = True,
-    skip_complete: bool = False,
-) -> list[dict[str, Any] | None]:
-    """Train cells of one (model variant, dataset) in one process, one forward/backward per step for all.
+    lockstep: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Train cells of one (model variant, dataset) in one process; returns each cell's metrics row.
 
-    The variant and caches load once. With ``skip_complete``, a cell whose outputs exist with the same
-    fingerprint (inputs, settings, version) is left alone and returns None.
+    The variant and caches load once. Cells train one after another (each written as soon as it is
+    done) unless ``lockstep`` (default: :func:`lockstep_for` the device) asks for one forward/backward
+    per step for all of them.
     """
     started = time.perf_counter()
-    device = resolve_device(config.get("device", "auto"))
+    device = resolve_device(study.device)
     net, card, train_split, test_split = _load_verified_inputs(variant_dir, train_cache, test_cache)
+    family = get_model_family(card["family"])
+    inputs = {
+        "model": variant_sha256(card),
+        "train": train_split.manifest.get("sha256"),
+        "test": test_split.manifest.get("sha256"),
+    }
     prepared = []
     for cell, where in zip(cells, paths, strict=True):
         split = load_split(where.split, labels=train_split.labels)
-        settings = train_settings(config, cell)
-        fingerprint = _fingerprint(cell, settings, card, train_split, test_split, split)
-        if skip_complete and _is_complete(where.out_dir, fingerprint):
-            prepared.append(None)
-            continue
+        plan = keys.plan_json(study, cell)
+        split_sha = hashlib.sha256(np.asarray(split.indices, dtype=np.int64).tobytes()).hexdigest()
         torch.manual_seed(cell.seed)
         method = get_method(cell.method)
-        indices = np.asarray(split.indices, dtype=np.int64)
         context = BuildContext(
-            config, cell, method, get_model_family(card["family"]), net, card, train_split, test_split,
-            indices, dict(where.extra_inputs),
+            study, cell, method, family, net, card, train_split, test_split,
+            np.asarray(split.indices, dtype=np.int64), dict(where.extra_inputs),
         )  # fmt: skip
-        setup = get_builder(method.builder)(context)
-        prepared.append((cell, where, split, settings, setup, fingerprint))
-    todo = [item for item in prepared if item is not None]
+        setup = method.build(context)
+        prepared.append(
+            _Prepared(cell, where, split, train_settings(study, cell), setup, plan,
+                      keys.fingerprint(plan, {**inputs, "split": split_sha}))
+        )  # fmt: skip
+    context = (study, card, device, inputs, list(train_split.class_names))
     members = [
-        PackMember(setup.model, setup.data, settings, CheckpointStore(where.checkpoint_dir), cell.label)
-        for cell, where, split, settings, setup, _ in todo
+        PackMember(
+            item.setup.model,
+            item.setup.data,
+            item.settings,
+            CheckpointStore(item.where.checkpoint_dir),
+            item.cell.label,
+        )
+        for item in prepared
     ]
-    load_share = (time.perf_counter() - started) / max(len(todo), 1)
-    outcomes = iter(train_pack(members, device=device, progress=progress) if members else [])
-    rows: list[dict[str, Any] | None] = []
-    for item in prepared:
-        if item is None:
-            rows.append(None)
-            continue
-        cell, where, split, settings, setup, fingerprint = item
-        context = (config, card, train_split, test_split, device, fingerprint)
-        rows.append(_finish_cell(cell, where, split, settings, setup, next(outcomes), context, load_share))
+    load_share = (time.perf_counter() - started) / max(len(prepared), 1)
+    if lockstep is None:
+        lockstep = lockstep_for(study, device)
+    if lockstep:
+        outcomes = train_pack(members, device=device, progress=progress) if members else []
+        return [
+            _finish_cell(item, outcome, context, load_share)
+            for item, outcome in zip(prepared, outcomes, strict=True)
+        ]
+    rows = []
+    for item, member in zip(prepared, members, strict=True):
+        outcome = train_pack([member], device=device, progress=progress)[0]
+        rows.append(_finish_cell(item, outcome, context, load_share))
     return rows
 
 
-def _finish_cell(cell, where, split, settings, setup, outcome, context, load_seconds) -> dict[str, Any]:
+def _compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, Any]:
+    compress = card.get("spec", {}).get("compress") or {}
+    return {
+        "family": card["family"],
+        "family_label": card.get("family_label", card["family"]),
+        "compression": card.get("technique", "none"),
+        "compression_kind": card.get("compression_kind", "dense"),
+        "compression_structure": card.get("compression_structure", ""),
+        "technique_label": card.get("technique_label", ""),
+        "compression_level": float(card.get("compression_level", 0.0)),
+        "compression_label": str(card.get("compression_label", "dense")),
+        "is_dense": is_dense,
+        "sparsity": _float_or_nan(card.get("sparsity")),
+        "remaining_pct_paper": _float_or_nan(card.get("remaining_pct_paper")),
+        "weight_bits": float(compress.get("weight_bits") or card.get("weight_bits_measured") or np.nan),
+        "act_bits": float(compress.get("act_bits") or card.get("act_bits") or np.nan),
+        "published_top1": _float_or_nan(card.get("published_top1")),
+    }
+
+
+def _float_or_nan(value: Any) -> float:
+    """Card numbers may be null (e.g. no conv layer to measure); keep 0.0 as 0.0."""
+    return math.nan if value is None else float(value)
+
+
+def runtime_record(device: torch.device, precision: str) -> dict[str, Any]:
+    """What the numbers of a run may depend on beyond its inputs: threads, device, precision, versions."""
+    import torchvision
+
+    record = {
+        "torch_threads": torch.get_num_threads(),
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
+        "precision": precision,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "versions": {
+            "vpbench": vpbench.__version__,
+            "results_version": keys.RESULTS_VERSION,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    if device.type == "cuda":
+        record["versions"]["cuda"] = torch.version.cuda
+        record["versions"]["cudnn"] = torch.backends.cudnn.version()
+    return record
+
+
+def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: float) -> dict[str, Any]:
     """Metrics, tables and files of one trained cell, written all together."""
-    config, card, train_split, test_split, device, fingerprint = context
+    study, card, device, inputs, class_names = context
+    cell, where, split, settings, setup = item.cell, item.where, item.split, item.settings, item.setup
     vp, data = setup.model, setup.data
     tick = time.perf_counter()
     scores = metrics.compute_metrics(outcome.test_logits, data.test_labels)
@@ -216,19 +245,20 @@ def _finish_cell(cell, where, split, settings, setup, outcome, context, load_sec
             outcome.test_logits, data.test_labels, outcome.train_logits, data.train_labels
         )
     )
+    from vpbench.data import get_dataset
+
     scores["ece_paper_compat"] = metrics.ece_paper_compat(
-        outcome.test_logits, data.test_labels, PAPER_ECE_BATCH
+        outcome.test_logits, data.test_labels, get_dataset(cell.dataset).paper_ece_batch
     )
     logged = [row["eval_accuracy"] for row in outcome.history if not np.isnan(row["eval_accuracy"])]
     scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
-
-    identity = _identity_columns(cell)
-    is_dense = cell.variant == dense_variant(config, cell.model)
+    identity = cell.fields()
+    runtime = runtime_record(device, outcome.precision)
     effective_shots = int(split.effective_shots)
     row = {
         **identity,
         "shots_num": float(effective_shots),
-        **_compression_columns(card, is_dense),
+        **_compression_columns(card, study.model(cell.model).is_dense(cell.variant)),
         "num_classes": data.num_classes,
         "train_size": len(split.indices),
         "test_size": len(data.test_labels),
@@ -238,24 +268,26 @@ def _finish_cell(cell, where, split, settings, setup, outcome, context, load_sec
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
         "lr": settings.lr,
+        "selection": settings.selection,
+        "trainable_params": sum(p.numel() for p in vp.trainable_parameters()),
         "device": device.type,
         "precision": outcome.precision,
+        "torch_threads": runtime["torch_threads"],
         "wall_load_s": load_seconds + outcome.timings.get("setup", 0.0),
         "wall_mapping_s": outcome.timings["mapping"],
         "wall_train_s": outcome.timings["train"],
         "wall_eval_s": outcome.timings["eval"] + (time.perf_counter() - tick),
         "vpbench_version": vpbench.__version__,
+        "plan_key": keys.digest(item.plan),
+        "cell_key": item.fingerprint,
     }
-    classes = _class_table(
-        identity, vp, outcome.test_logits, data, train_split.class_names, setup.source_names
-    )
-    probs = torch.softmax(outcome.test_logits.double(), dim=1).numpy().astype(np.float16)
     write_started = time.perf_counter()
-    provenance = _provenance(config, cell, card, train_split, test_split, split, settings, device)
-    provenance["fingerprint"] = fingerprint
+    probs = torch.softmax(outcome.test_logits.double(), dim=1).numpy().astype(np.float16)
     files = {
         "epochs.parquet": pd.DataFrame([{**identity, **h} for h in outcome.history]),
-        "classes.parquet": classes,
+        "classes.parquet": class_table(
+            identity, vp, outcome.test_logits, data, class_names, setup.source_names
+        ),
         "test_probs.npy": probs,
         "test_labels.npy": data.test_labels.numpy(),
         "prompt.pt": {
@@ -263,10 +295,23 @@ def _finish_cell(cell, where, split, settings, setup, outcome, context, load_sec
             "effective": vp.prompt.effective().detach().cpu(),
             "mapping": vp.head.first_sources().detach().cpu(),
         },
-        "cell.json": provenance,
+        "cell.json": {
+            "cell": identity,
+            "plan": json.loads(item.plan),
+            "plan_key": row["plan_key"],
+            "fingerprint": item.fingerprint,
+            "inputs": {
+                **inputs,
+                "card": {k: card[k] for k in ("family", "weights_sha256", "spec") if k in card},
+            },
+            "settings": asdict(settings),
+            "split": {k: v for k, v in split.record.items() if k != "indices"},
+            "runtime": runtime,
+            "config": study.as_config(),
+        },
     }
     if outcome.prompt_history is not None:
-        files["prompt_history.npy"] = outcome.prompt_history.numpy().astype(np.float16)
+        files[paths.PROMPT_HISTORY] = outcome.prompt_history.numpy().astype(np.float16)
 
     def metrics_frame() -> pd.DataFrame:
         # written last, so its write time covers every other file (the metrics file itself is tiny)
@@ -277,120 +322,6 @@ def _finish_cell(cell, where, split, settings, setup, outcome, context, load_sec
         )
         return pd.DataFrame([row])
 
-    _write_all(where.out_dir, files, metrics_frame)
+    write_all(where.out_dir, files, metrics_frame)
     CheckpointStore(where.checkpoint_dir).clear()
     return row
-
-
-def _fingerprint(cell, settings, card, train_split, test_split, split) -> str:
-    """sha256 over everything that decides a cell's result: inputs' checksums, settings, version."""
-    payload = {
-        "cell": cell.__dict__,
-        "settings": settings.__dict__,
-        "model": card.get("model_sha256") or card.get("weights_sha256"),
-        "spec": card.get("spec"),
-        "train": train_split.manifest.get("sha256"),
-        "test": test_split.manifest.get("sha256"),
-        "split": hashlib.sha256(np.asarray(split.indices, dtype=np.int64).tobytes()).hexdigest(),
-        "version": vpbench.__version__,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _is_complete(out_dir: Path, fingerprint: str) -> bool:
-    """All outputs present and produced from the same fingerprint."""
-    if not all((Path(out_dir) / name).is_file() for name in CELL_FILES):
-        return False
-    try:
-        return json.loads((Path(out_dir) / "cell.json").read_text()).get("fingerprint") == fingerprint
-    except (OSError, ValueError):
-        return False
-
-
-def _class_table(
-    identity: dict[str, Any],
-    vp: VisualPromptModel,
-    logits: torch.Tensor,
-    data: CellData,
-    names: list[str],
-    source_names: list[str],
-) -> pd.DataFrame:
-    per_class = metrics.per_class_accuracy(logits, data.test_labels, data.num_classes)
-    counts = np.bincount(data.test_labels.numpy(), minlength=data.num_classes)
-    sources = vp.head.first_sources().cpu().numpy()
-    linear = isinstance(vp.head, LinearMapping)
-    return pd.DataFrame(
-        [
-            {
-                **identity,
-                "class_index": c,
-                "class_name": names[c],
-                "source_index": -1 if linear else int(sources[c]),
-                "source_name": ("(learned linear map) " if linear else "") + source_names[int(sources[c])],
-                "accuracy": float(per_class[c]),
-                "count": int(counts[c]),
-            }
-            for c in range(data.num_classes)
-        ]
-    )
-
-
-def _provenance(config, cell, card, train_split, test_split, split, settings, device) -> dict[str, Any]:
-    return {
-        "cell": cell.__dict__,
-        "config": dict(config),
-        "settings": settings.__dict__,
-        "model": {k: card[k] for k in ("family", "weights_sha256", "spec") if k in card},
-        "model_pt_sha256": card.get("model_sha256"),
-        "train_cache": train_split.manifest,
-        "test_cache_sha256": test_split.manifest.get("sha256"),
-        "split": {k: v for k, v in split.record.items() if k != "indices"},
-        "device": str(device),
-        "versions": {
-            "vpbench": vpbench.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
-    }
-
-
-def _write_all(out_dir: Path, files: Mapping[str, Any], metrics_frame: Callable[[], pd.DataFrame]) -> None:
-    """Write every file into a staging folder, then ``metrics.parquet``, then move them all into ``out_dir``
-    (metrics last): a cell folder holds all of a cell's outputs or none of them."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    prefix = f".staging-{socket.gethostname()}-{os.getpid()}-"
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir))
-    files = dict(files)
-    try:
-        for name, content in [*files.items(), ("metrics.parquet", None)]:
-            if name == "metrics.parquet":
-                content = files[name] = metrics_frame()
-            target = staging / name
-            if name.endswith(".parquet"):
-                atomic_io.write_parquet(target, content)
-            elif name.endswith(".npy"):
-                atomic_io.save_numpy(target, content)
-            elif name.endswith(".pt"):
-                atomic_io.save_torch(target, content)
-            else:
-                atomic_io.write_text(
-                    target, json.dumps(content, indent=2, sort_keys=True, default=str) + "\n"
-                )
-        for name in sorted(files, key=lambda n: n == "metrics.parquet"):
-            (staging / name).replace(out_dir / name)
-        _remove_dead_staging(out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _remove_dead_staging(out_dir: Path) -> None:
-    """Remove staging folders that killed runs of this cell left on this host (their process is gone)."""
-    for folder in out_dir.glob(f".staging-{socket.gethostname()}-*"):
-        try:
-            pid = int(folder.name.removeprefix(f".staging-{socket.gethostname()}-").split("-")[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except (ValueError, PermissionError):
-            continue

@@ -1,4 +1,5 @@
-"""Cross-modal reprogramming (Neekhara et al., WACV 2022; vp_methods §7): tokens → image → frozen classifier.
+"""Cross-modal reprogramming (Neekhara et al., WACV 2022): tokens → image → frozen classifier.
+docs/methods/cmr.md.
 
 A trainable ``Embedding(V, 3·p·p)`` turns each token into a tanh patch; patches are tiled row-major on an
 n×n canvas (cell k holds token k, cells k ≥ L repeat token L−1, tokens beyond the n²/p² cells are dropped).
@@ -14,21 +15,17 @@ the dense variant's order, so dense and compressed models share one label map; n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from vpbench.data.token_cache import check_same_tokenizer
-from vpbench.engine.builders import BuildContext, CellSetup
+from vpbench.engine.builders import BuildContext
 from vpbench.engine.label_mapping import round_robin_mapping
 from vpbench.engine.output_mapping import IndexMapping
-from vpbench.engine.training import CellData, VisualPromptModel
+from vpbench.engine.vp_model import CellData
 from vpbench.errors import ConfigError
-from vpbench.models.imagenet import imagenet_class_names
 
 DEFAULT_PATCH = 16
 BASE_SCALE = 0.2  # base image + 0.2·program
@@ -135,39 +132,6 @@ def round_robin_head(order: torch.Tensor, num_classes: int, per_target: int, red
     return head
 
 
-def cross_modal_options(config: Mapping[str, Any], input_size: int) -> dict[str, Any]:
-    """Canvas, patch and label-order choice from the study's ``prompt`` section (see the module doc)."""
-    prompt = config.get("prompt") or {}
-    options = {
-        "canvas": int(prompt.get("canvas") or input_size),
-        "patch": int(prompt.get("patch") or DEFAULT_PATCH),
-        "label_order": prompt.get("label_order") or "own",
-    }
-    if options["label_order"] not in LABEL_ORDERS:
-        raise ConfigError(
-            f"prompt.label_order {options['label_order']!r} is unknown; allowed: {', '.join(LABEL_ORDERS)}"
-        )
-    return options
-
-
-def _order_model(context: BuildContext, choice: str) -> nn.Module:
-    """The model whose random-image logits fix the label map: the cell's own, or the dense variant."""
-    from vpbench.study.grid import dense_variant
-
-    cell = context.cell
-    if choice == "own" or cell.variant == dense_variant(context.config, cell.model):
-        return context.net
-    card = context.extra_inputs.get("dense_card")
-    if card is None:
-        raise ConfigError(
-            "prompt.label_order 'dense' needs the dense variant's card.json as the cell input 'dense_card' "
-            f"(cell {cell.label})"
-        )
-    from vpbench.compression.variant_store import load_variant_model
-
-    return load_variant_model(Path(card).parent)[0]
-
-
 def token_data(context: BuildContext, length: int) -> CellData:
     """The N-shot training token rows and the full test split, cut to ``length`` tokens (int64)."""
     train, test = context.train_split, context.test_split
@@ -179,28 +143,3 @@ def token_data(context: BuildContext, length: int) -> CellData:
         num_classes=len(train.class_names),
         input_kind="tokens",
     )
-
-
-def build_cross_modal_cell(context: BuildContext) -> CellSetup:
-    """Token program → frozen classifier → round-robin m-to-1 map (max) for one cross-modal cell."""
-    train = context.train_split
-    if train.manifest.get("modality", "image") == "image":
-        raise ConfigError(
-            f"method {context.cell.method!r} reprograms text/DNA tasks; {context.cell.dataset!r} is an image "
-            "dataset (pair it with an image VP method)"
-        )
-    check_same_tokenizer(train.manifest, context.test_split.manifest)
-    options = cross_modal_options(context.config, context.family.input_size)
-    program = TokenProgram(
-        int(train.manifest["vocab_size"]), options["canvas"], options["patch"],
-        context.family.mean, context.family.std, generator=torch.Generator().manual_seed(context.cell.seed),
-    )  # fmt: skip
-    # Tokens past the last cell never reach the canvas, so the rows are cut there (same images, less memory).
-    data = token_data(context, min(int(train.images.shape[1]), program.num_cells))
-    order = label_order(_order_model(context, options["label_order"]), options["canvas"])
-    head = round_robin_head(order, data.num_classes, context.method.per_target, context.method.reduction)
-    channels_last = any(isinstance(module, nn.Conv2d) for module in context.net.modules())
-    model = VisualPromptModel(program, context.net, head, channels_last=channels_last)
-    sources = order.numel()
-    names = imagenet_class_names() if sources == 1000 else [f"source {i}" for i in range(sources)]
-    return CellSetup(model, data, list(names))

@@ -1,4 +1,4 @@
-"""Label mappings from source logits to target classes (vp_methods.md §2, §6, §7).
+"""Label mappings from source logits to target classes (docs/methods/label_mapping.md, docs/methods/cmr.md).
 
 Pure functions: RLM permutations, the FLM/ILM/FreqMap count matrix and greedy assignment, Neekhara's
 round-robin map, gathering mapped logits, and AutoVP's trainable FullyMap layer.
@@ -38,7 +38,7 @@ def random_mapping(num_sources: int, num_targets: int, seed: int, per_target: in
     """RLM / AutoVP random map: the first C·m entries of a seeded permutation of the S sources.
 
     A dedicated CPU generator makes π independent of model construction, so dense and compressed models
-    of one seed share it (§2.1). For m > 1 consecutive chunks of m go to one target (§6).
+    of one seed share it. For m > 1 consecutive chunks of m go to one target (docs/methods/label_mapping.md).
     """
     _check_sizes(num_sources, num_targets, per_target)
     generator = torch.Generator().manual_seed(int(seed))
@@ -64,7 +64,7 @@ def first_argmax(logits: torch.Tensor) -> torch.Tensor:
 def count_predictions(
     source_pred: torch.Tensor, labels: torch.Tensor, num_sources: int, num_targets: int
 ) -> torch.Tensor:
-    """Count matrix D[s, t] = #{i : ŝ_i = s, y_i = t} of shape [S, C] (§2.2 step 2).
+    """Count matrix D[s, t] = #{i : ŝ_i = s, y_i = t} of shape [S, C] (docs/methods/label_mapping.md step 2).
 
     The width is always C, so classes absent from the subset give zero columns.
     """
@@ -81,7 +81,8 @@ def count_predictions(
 
 
 class PredictionCounter:
-    """Accumulates the FLM count matrix batch by batch, so no N×S logits are kept (§2.3)."""
+    """Accumulates the FLM count matrix batch by batch, so no N×S logits are kept
+    (docs/methods/label_mapping.md)."""
 
     def __init__(self, num_sources: int, num_targets: int) -> None:
         self.num_sources, self.num_targets = num_sources, num_targets
@@ -105,7 +106,8 @@ class PredictionCounter:
 
 
 def greedy_assignment(counts: torch.Tensor, per_target: int = 1) -> torch.Tensor:
-    """FLM/ILM (m = 1) and AutoVP FreqMap (m > 1) greedy global-maximum assignment (§2.2, §6).
+    """FLM/ILM (m = 1) and AutoVP FreqMap (m > 1) greedy global-maximum assignment
+    (docs/methods/label_mapping.md).
 
     Repeat C·m times: take the first maximum of D in row-major order (flat k → s = k // C, t = k % C),
     assign s to t, set row s to −1, and set column t to −1 once t holds m sources. Like the published
@@ -136,7 +138,7 @@ def greedy_assignment(counts: torch.Tensor, per_target: int = 1) -> torch.Tensor
 
 
 def round_robin_mapping(order: torch.Tensor, num_targets: int, per_target: int) -> torch.Tensor:
-    """Neekhara's map (§7): class c gets order[c], order[c + C], order[c + 2C], … → [C, m].
+    """Neekhara's map (docs/methods/cmr.md): class c gets order[c], order[c + C], order[c + 2C], … → [C, m].
 
     ``order`` is the caller's ascending argsort of the source logits on the reference image.
     """
@@ -185,7 +187,7 @@ def count_changed(old: torch.Tensor | None, new: torch.Tensor) -> int:
 
 
 class FullyMap(nn.Module):
-    """AutoVP FullyMap (§6): a trainable Linear(S → C) on the source logits.
+    """AutoVP FullyMap (docs/methods/label_mapping.md): a trainable Linear(S → C) on the source logits.
 
     ``identity_init`` sets weight[c, c] = 1 (else 0) and a zero bias, so the initial map passes the
     first C sources through (CLIP: the default template's class embeddings); otherwise PyTorch's default

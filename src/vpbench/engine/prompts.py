@@ -1,7 +1,7 @@
 """Input prompts: the trainable transformations applied to a target image before the frozen model.
 
 Every prompt maps a batch of images in [0, 1] pixel space to the model's normalised input and exposes
-``effective()``, the prompt as it acts on pixels (what is saved, plotted and measured, vp_methods §8.5).
+``effective()``, the prompt as it acts on pixels (what is saved, plotted and measured, docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def _as_buffer(values: Sequence[float]) -> torch.Tensor:
 
 
 class PaddingPrompt(nn.Module):
-    """ILM-VP's padding ("expansive") prompt: x̃ = Normalize(ZeroPad(x) + sigmoid(δ) ⊙ M) (§1.2).
+    """ILM-VP's padding ("expansive") prompt: x̃ = Normalize(ZeroPad(x) + sigmoid(δ) ⊙ M)
+    (docs/methods/padding_vp.md).
 
     δ starts at zero (a uniform grey border); the mask M is 1 on the border only, so the prompt never
     touches image pixels and needs no clamp.
@@ -72,7 +73,8 @@ class PaddingPrompt(nn.Module):
 
 
 class AdditiveFramePrompt(nn.Module):
-    """ILM-TP-VP's additive frame: Normalize(x) + δ ⊙ M; δ starts at zero, no sigmoid, no clamp (§5.3)."""
+    """ILM-TP-VP's additive frame: Normalize(x) + δ ⊙ M; δ starts at zero, no sigmoid, no clamp
+    (docs/methods/clip.md)."""
 
     def __init__(self, size: int, mean: Sequence[float], std: Sequence[float], frame: int = 30) -> None:
         super().__init__()
@@ -97,7 +99,7 @@ class AdditiveFramePrompt(nn.Module):
 
 class PadPrompter(nn.Module):
     """Bahng et al.'s ``PadPrompter``: four random-normal pads forming a p-px frame, added to the
-    normalised image (§5.2). Parameters are created up, down, left, right, as published."""
+    normalised image (docs/methods/clip.md). Parameters are created up, down, left, right, as published."""
 
     def __init__(
         self,

@@ -1,9 +1,12 @@
 """Learning-rate schedules as pure functions of (epoch, step): stateless, so a resumed cell is exact.
 
-- ``multistep``: ILM-VP's MultiStepLR, milestones ⌊0.5E⌋ and ⌊0.72E⌋, γ = 0.1, stepped once per epoch (§3).
-- ``warmup_cosine``: Bahng et al.'s per-step linear warm-up over W steps then cosine to 0 (§5.2).
-- ``cosine``: ILM-TP-VP's ``CosineAnnealingLR(T_max = E × iterations)`` stepped per iteration (§5.3).
-- ``constant``: Neekhara et al.'s cross-modal reprogramming (plain Adam, §7).
+- ``multistep``: ILM-VP's MultiStepLR, milestones ⌊0.5E⌋ and ⌊0.72E⌋, γ = 0.1, stepped once per epoch
+  (docs/methods/training_recipe.md).
+- ``warmup_cosine``: Bahng et al.'s per-step linear warm-up over W steps then cosine to 0
+  (docs/methods/clip.md).
+- ``cosine``: ILM-TP-VP's ``CosineAnnealingLR(T_max = E × iterations)`` stepped per iteration
+  (docs/methods/clip.md).
+- ``constant``: Neekhara et al.'s cross-modal reprogramming (plain Adam, docs/methods/cmr.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ sha256 of the variant's weights) is checked against what a cell expects, so a st
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,11 +58,6 @@ class TextEmbeddings:
             "model_sha256": self.model_sha256,
             "family": self.family,
         }
-
-
-def variant_sha256(card: Mapping[str, Any]) -> str:
-    """The checksum that identifies a variant's weights: its ``model.pt`` if materialised, else the source."""
-    return str(card.get("model_sha256") or card["weights_sha256"])
 
 
 @torch.inference_mode()
@@ -183,7 +178,7 @@ def build_text_embeddings_file(
     batch_size: int = 256,
 ) -> TextEmbeddings:
     """Load a materialised CLIP variant, encode the dataset's class texts and write ``out_path``."""
-    from vpbench.compression.variant_store import load_variant_model
+    from vpbench.compression.variant_store import load_variant_model, variant_sha256
     from vpbench.data import get_dataset
 
     net, card = load_variant_model(Path(variant_dir))

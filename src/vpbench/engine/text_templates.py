@@ -1,4 +1,5 @@
-"""CLIP text prompts: template sets, class-name refinement and the template-major source order (§5).
+"""CLIP text prompts: template sets, class-name refinement and the template-major source order
+(docs/methods/clip.md).
 
 Source index k = j·C + c names template j filled with class c, as ILM-TP-VP's ``get_saparate_text_embedding``
 orders them; Bahng VP is the one-template case (k = c).
@@ -12,11 +13,13 @@ from typing import Any
 
 from vpbench.errors import ConfigError
 
-BAHNG_TEMPLATE = "This is a photo of a {}"  # hjbahng/visual_prompting: no final period (§5.2)
-ILM_TP_DEFAULT_TEMPLATE = "This is a photo of a {}."  # ILM-TP-VP's first template, with a period (§5.3)
+# Template texts as published (docs/methods/clip.md): Bahng's has no final period, ILM-TP-VP's first one does.
+BAHNG_TEMPLATE = "This is a photo of a {}"
+ILM_TP_DEFAULT_TEMPLATE = "This is a photo of a {}."
 TEMPLATE_SETS = ("bahng", "ilm_tp")  # values of VPMethod.text_templates
 CLASSNAME_MODES = ("real", "numeric")
-# The fork's ``prepare_additive_data`` names these classes "0", "1", … (§9.6); only ``numeric`` reproduces it.
+# The fork's ``prepare_additive_data`` names these classes "0", "1", … (docs/deviations.md); only
+# ``numeric`` reproduces it.
 NUMERIC_NAME_DATASETS = ("caltech101", "flowers102")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
@@ -47,7 +50,8 @@ def refine_classname(name: str) -> str:
 
 
 def classname_mode(config: Mapping[str, Any]) -> str:
-    """The study's ``clip_classnames`` setting: ``real`` (default) or ``numeric`` (the fork, §9.6)."""
+    """The study's ``clip_classnames`` setting: ``real`` (default) or ``numeric`` (the fork,
+    docs/deviations.md)."""
     mode = config.get("clip_classnames", "real")
     if mode not in CLASSNAME_MODES:
         raise ConfigError(f"clip_classnames: {mode!r} is not allowed; allowed: {', '.join(CLASSNAME_MODES)}")

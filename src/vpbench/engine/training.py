@@ -2,7 +2,7 @@
 
 Per epoch: optional re-mapping pass (FLM/ILM), shuffled mini-batches in a per-(seed, epoch) order,
 lr from a stateless schedule, a checkpoint. After the last epoch: one evaluation on the full test split;
-optional periodic evaluations are recorded for curves but never used to choose an epoch (§9.3).
+optional periodic evaluations are recorded for curves but never used to choose an epoch (docs/deviations.md).
 """
 
 from __future__ import annotations
@@ -15,118 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from vpbench.engine import label_mapping
 from vpbench.engine.checkpointing import CheckpointStore, PreemptedError, PreemptionGuard
+from vpbench.engine.settings import TrainSettings, effective_precision
 from vpbench.engine.training_state import CellRun, epoch_order  # noqa: F401  (epoch_order is part of the API)
+from vpbench.engine.vp_model import CellData, VisualPromptModel, fold_batch_norms  # noqa: F401
 from vpbench.errors import NumericalError
 from vpbench.runtime.progress import progress_bar
 
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that decides a cell's optimisation, resolved from the method recipe and the study."""
-
-    epochs: int
-    batch_size: int
-    optimizer: str = "adam"
-    lr: float = 0.01
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    schedule: str = "multistep"
-    milestones: tuple[float, ...] = (0.5, 0.72)
-    gamma: float = 0.1
-    warmup_steps: int = 0
-    eval_every: int = 0
-    eval_batch_size: int = 256
-    amp: bool = True
-    seed: int = 0
-    save_prompt_history: bool = False
-    max_steps: int | None = None  # total optimiser-step budget (e.g. cross-modal runs); None = all epochs
-
-
-@dataclass
-class CellData:
-    """A cell's inputs with int64 labels: uint8 images N×3×H×W (``image``; pixels become [0,1] per batch)
-    or int64 token ids N×L (``tokens``, passed through as they are)."""
-
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-    num_classes: int
-    input_kind: str = "image"
-
-
-def fold_batch_norms(module: nn.Module) -> int:
-    """Fold every eval-mode BatchNorm2d that directly follows a plain Conv2d in a Sequential into the conv.
-
-    The frozen model's BN is an affine map, so the result is the same function (up to float rounding)
-    with one pass less per layer: +53% evaluation throughput on MobileNetV2 at 64 px on this CPU.
-    Fake-quantized convs (subclasses) are left alone, since folding would change their quantized weights.
-    Returns how many pairs were folded; folding twice folds nothing.
-    """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    folded = 0
-    for child in module.children():
-        folded += fold_batch_norms(child)
-    if isinstance(module, nn.Sequential):
-        layers = list(module)
-        for index in range(len(layers) - 1):
-            conv, norm = layers[index], layers[index + 1]
-            if type(conv) is nn.Conv2d and type(norm) is nn.BatchNorm2d and not norm.training:
-                module[index] = fuse_conv_bn_eval(conv, norm).requires_grad_(False)
-                module[index + 1] = nn.Identity()
-                layers[index + 1] = module[index + 1]
-                folded += 1
-    return folded
-
-
-class VisualPromptModel(nn.Module):
-    """prompt → frozen source model → output mapping; only the prompt (and a linear map) train."""
-
-    def __init__(
-        self, prompt: nn.Module, source_model: nn.Module, head: nn.Module, *, channels_last: bool = False
-    ) -> None:
-        super().__init__()
-        self.prompt, self.source_model, self.head = prompt, source_model, head
-        self.source_model.requires_grad_(False)
-        self.source_model.eval()
-        fold_batch_norms(self.source_model)
-        # NHWC roughly doubles CPU throughput of depthwise-conv nets (MobileNetV2) and helps ResNets on GPU.
-        self.channels_last = channels_last
-        if channels_last:
-            self.source_model.to(memory_format=torch.channels_last)
-
-    def train(self, mode: bool = True) -> VisualPromptModel:
-        """Keep the frozen model in eval mode (BN running stats) whatever the caller asks."""
-        super().train(mode)
-        self.source_model.eval()
-        return self
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        """The prompt's parameters plus the head's, if the head is learned."""
-        params = list(self.prompt.parameters())
-        if getattr(self.head, "trainable", False):
-            params += list(self.head.parameters())
-        return params
-
-    def source_forward(self, prompted: torch.Tensor) -> torch.Tensor:
-        """The frozen model on already-prompted inputs (shared by every cell of a pack)."""
-        if self.channels_last:
-            prompted = prompted.contiguous(memory_format=torch.channels_last)
-        return self.source_model(prompted)
-
-    def source_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits over the S source classes for [0,1] images (or token ids)."""
-        return self.source_forward(self.prompt(images))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Mapped logits over the C target classes."""
-        return self.head(self.source_logits(images))
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -152,10 +51,10 @@ def _batches(count: int, batch_size: int, order: torch.Tensor | None = None) -> 
     yield from torch.split(indices, batch_size)
 
 
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    # bf16 autocast only on CUDA: on CPUs without bf16 hardware it is 2-3x slower (environment.md §4).
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """Mixed precision on CUDA only: bf16/fp16 autocast there; on CPU autocast is slower and unused."""
+    if device.type == "cuda" and precision in AUTOCAST_DTYPES:
+        return torch.autocast("cuda", dtype=AUTOCAST_DTYPES[precision])
     return contextlib.nullcontext()
 
 
@@ -238,14 +137,16 @@ def _pack_groups(runs: list[CellRun]) -> list[list[CellRun]]:
     return list(groups.values())
 
 
-def _packed_step(group: list[CellRun], device: torch.device, amp: bool) -> None:
+def _packed_step(
+    group: list[CellRun], device: torch.device, precision: str, scaler: torch.amp.GradScaler | None
+) -> None:
     """One optimiser step for every cell of ``group`` with ONE forward/backward through the frozen model.
 
     Each cell's loss depends only on its own slice of the batch (the frozen model is in eval mode, so
     samples do not interact), so summing the losses gives every prompt exactly its own gradient.
     """
     indices = [run.next_batch() for run in group]
-    with _autocast(device, amp):
+    with _autocast(device, precision):
         prompted = [
             run.model.prompt(_to_input(run.train_inputs[index], device, run.data.input_kind))
             for run, index in zip(group, indices, strict=True)
@@ -267,9 +168,16 @@ def _packed_step(group: list[CellRun], device: torch.device, amp: bool) -> None:
             logits_list.append(logits)
     for run in group:
         run.optimizer.zero_grad(set_to_none=True)
-    torch.stack(losses).sum().backward()
-    for run in group:
-        run.optimizer.step()
+    total = torch.stack(losses).sum()
+    if scaler is None:
+        total.backward()
+        for run in group:
+            run.optimizer.step()
+    else:  # fp16: scale the loss so small gradients survive, skip steps whose gradients overflowed
+        scaler.scale(total).backward()
+        for run in group:
+            scaler.step(run.optimizer)
+        scaler.update()
     for run, loss, logits, index in zip(group, losses, logits_list, indices, strict=True):
         if run.record_step(loss.detach(), logits.detach(), index):
             _finish_epoch(run, device)
@@ -305,6 +213,8 @@ def train_pack(
     total = sum(run.epochs for run in runs)
     label = runs[0].label if len(runs) == 1 else f"pack of {len(runs)} cells"
     bar = progress_bar(total=total, initial=sum(run.epoch for run in runs), desc=label, enabled=progress)
+    precision = effective_precision(runs[0].settings, device)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     with PreemptionGuard() as guard:
         while active := [run for run in runs if not run.done]:
             for group in _pack_groups(active):
@@ -313,7 +223,7 @@ def train_pack(
                     run.model.train()
                 before = sum(run.epoch for run in group)
                 booked = sum(run.timings["mapping"] + run.timings["eval"] for run in group)
-                _packed_step(group, device, group[0].settings.amp)
+                _packed_step(group, device, precision, scaler)
                 # epoch ends inside the step may run ILM passes or logged evaluations: booked elsewhere
                 booked = sum(run.timings["mapping"] + run.timings["eval"] for run in group) - booked
                 share = (time.perf_counter() - tick - booked) / len(group)
@@ -343,5 +253,5 @@ def _evaluate(run: CellRun, device: torch.device) -> TrainOutcome:
         train_logits=train_logits,
         prompt_history=torch.stack(run.prompts) if run.prompts else None,
         timings=run.timings,
-        precision="bf16-autocast" if run.settings.amp and device.type == "cuda" else "fp32",
+        precision=effective_precision(run.settings, device),
     )

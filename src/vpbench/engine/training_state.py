@@ -18,7 +18,8 @@ from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.schedules import Schedule
 
 if TYPE_CHECKING:
-    from vpbench.engine.training import CellData, TrainSettings, VisualPromptModel
+    from vpbench.engine.settings import TrainSettings
+    from vpbench.engine.vp_model import CellData, VisualPromptModel
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""UPop-compressed CLIP (sources.md §7): open_clip models resized to the pruned widths in a state dict.
+"""UPop-compressed CLIP
+(docs/sources/models.md): open_clip models resized to the pruned widths in a state dict.
 
 UPop prunes one attention head-dim mask shared by all heads and by Q/K/V, and the MLP hidden units, per
 layer and in both towers. :func:`build_upop_clip` infers d′ = rows(in_proj_weight) / (3·heads) and the MLP

@@ -7,8 +7,9 @@ assert the measured sparsity / bit-width the entry promises.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vpbench.compression.pruning import measure_sparsity
 from vpbench.errors import ChecksumError, MissingSourceError, VpbenchError
 from vpbench.registry import Registry
 from vpbench.sources.checksums import safe_torch_load
@@ -40,13 +42,21 @@ class WeightSource:
     sha256: str | None = None
     gdrive_id: str | None = None
     pip_package: tuple[str, str] | None = None  # (importable package, path of the file inside it)
+    local_path: str | None = None  # a user's own file, verified where it lies (never copied or fetched)
     status: str = "public"
     instructions: str = ""
 
 
 @dataclass(frozen=True)
 class ModelFamily:
-    """A loadable model: architecture builder, weight source, remap, preprocessing and expectations."""
+    """A loadable model: architecture builder, weight source, remap, preprocessing and expectations.
+
+    ``kind`` is ``classifier`` (``num_classes`` logits, ImageNet-1k's 1000 by default) or ``clip``.
+    ``technique`` names the publishers' compression (:mod:`vpbench.compression.techniques`);
+    ``expected_sparsity`` / ``expected_bits`` are checked on every load, sparsity over ``sparsity_scope``
+    (a key of ``vpbench.compression.pruning.PRUNABLE_SCOPES``) and within ``sparsity_range`` when the
+    level is not published; ``eight_bit_modules`` are fnmatch patterns of quantizers kept at 8 bits.
+    """
 
     name: str
     builder: Callable[[], nn.Module]
@@ -54,29 +64,52 @@ class ModelFamily:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     input_size: int = 224
-    kind: str = "classifier"  # "classifier" (1000 ImageNet logits) or "clip"
+    kind: str = "classifier"
+    num_classes: int = 1000
+    class_names: Callable[[], list[str]] | None = None  # None: ImageNet-1k names for 1000 outputs
+    label: str = ""  # display name; empty: the family name
     remap: Callable[[Any], Mapping[str, torch.Tensor]] | None = None
+    technique: str = "none"
+    technique_kind: str | None = (
+        None  # kind/label of a technique vpbench does not register (user checkpoints)
+    )
+    technique_label: str | None = None
     expected_sparsity: float | None = None  # fraction of zeros among prunable weights, if compressed
     sparsity_tolerance: float = 0.01
+    sparsity_scope: str = "conv_linear"
+    sparsity_range: tuple[float, float] = (0.0, 1.0)
+    measure_sparsity_on_load: bool = False  # check sparsity_range even when no level is published
     expected_bits: int | None = None
-    compression: str = "none"  # e.g. "none", "gmp", "acdc", "rigl", "lt", "vvtq", "upop"
+    expected_value_bits: int | None = None  # bits implied by distinct weight values (plain quantized files)
+    eight_bit_modules: tuple[str, ...] = ()
     dense_parent: str | None = None
+    published_top1: float | None = None  # ImageNet-1k top-1 [%] as published
+    published_top1_source: str = ""
     licence: str = ""
     description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
     # Builds the module from the remapped state dict, for checkpoints whose shapes vary (pruned widths).
     state_builder: Callable[[Mapping[str, torch.Tensor]], nn.Module] | None = None
+    # Produces the weights file from several published files (e.g. a lottery ticket's weights and mask).
+    assemble: Callable[[ModelFamily, Path, Path], Path] | None = None
+
+    def source_class_names(self) -> list[str]:
+        """Names of the model's output classes (ImageNet-1k for a 1000-way head, else numbered)."""
+        if self.class_names is not None:
+            return list(self.class_names())
+        if self.num_classes == 1000:
+            from vpbench.models.imagenet import imagenet_class_names
+
+            return imagenet_class_names()
+        return [f"class {i}" for i in range(self.num_classes)]
+
+    @property
+    def display_label(self) -> str:
+        """How figures and tables name the family."""
+        return self.label or self.name
 
 
 class CheckpointMismatchError(VpbenchError):
     """A verified checkpoint does not fit its family (keys, shapes, sparsity or bit-widths differ)."""
-
-
-# Which layers a family's sparsity is measured over: (layer types, excluded module names).
-SPARSITY_SCOPES: dict[str, tuple[tuple[type[nn.Module], ...], tuple[str, ...]]] = {
-    "conv_linear": ((nn.Conv2d, nn.Linear), ()),
-    "conv_except_stem": ((nn.Conv2d,), ("conv1",)),
-}
 
 
 MODELS: Registry[ModelFamily] = Registry("model family")
@@ -148,18 +181,6 @@ def load_state_strict(model: nn.Module, state: Mapping[str, Any], *, family: str
         ) from exc
 
 
-def measure_sparsity(model: nn.Module, scope: str = "conv_linear") -> float:
-    """Fraction of exact zeros among the weights of the layers in ``scope`` (biases and norms excluded)."""
-    layer_types, excluded = SPARSITY_SCOPES[scope]
-    nonzero = total = 0
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if isinstance(module, layer_types) and name not in excluded:
-                nonzero += int(torch.count_nonzero(module.weight))
-                total += module.weight.numel()
-    return 1 - nonzero / total if total else 0.0
-
-
 def measure_bits(model: nn.Module) -> dict[str, int]:
     """Bit-width of every active quantizer (a module with an ``nbits`` tensor and a step size)."""
     bits = {}
@@ -173,25 +194,24 @@ def measure_bits(model: nn.Module) -> dict[str, int]:
 def verify_compression(family: ModelFamily, model: nn.Module) -> dict[str, Any]:
     """Measure sparsity / bit-widths and raise :class:`CheckpointMismatchError` if the entry disagrees."""
     measured: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters())}
-    if family.expected_sparsity is not None or "sparsity_scope" in family.extra:
-        scope = family.extra.get("sparsity_scope", "conv_linear")
+    if family.expected_sparsity is not None or family.measure_sparsity_on_load:
+        scope = family.sparsity_scope
         sparsity = measure_sparsity(model, scope)
         measured.update(sparsity=sparsity, sparsity_scope=scope)
-        low, high = family.extra.get("sparsity_range", (0.0, 1.0))  # sanity bounds when the level is unknown
+        low, high = family.sparsity_range  # sanity bounds when the level is unknown
         expected = family.expected_sparsity
         if (expected is not None and abs(sparsity - expected) > family.sparsity_tolerance) or not (
             low <= sparsity <= high
         ):
             raise CheckpointMismatchError(
                 f"model family {family.name!r}: measured sparsity {sparsity:.4f} over {scope} does not match "
-                f"the registry (expected {expected} ± {family.sparsity_tolerance}, "
-                f"allowed range [{low}, {high}])"
+                f"the declared {expected} ± {family.sparsity_tolerance} (allowed range [{low}, {high}])"
             )
     bits = measure_bits(model)
     if bits:
         measured["bits"] = sorted(set(bits.values()))
     if family.expected_bits is not None:
-        eight_bit = tuple(family.extra.get("eight_bit_modules", ()))  # fnmatch patterns of module names
+        eight_bit = family.eight_bit_modules
         wrong = {
             name: b
             for name, b in bits.items()
@@ -202,4 +222,25 @@ def verify_compression(family: ModelFamily, model: nn.Module) -> dict[str, Any]:
                 f"model family {family.name!r}: expected {family.expected_bits}-bit quantizers "
                 f"(8-bit for {list(eight_bit)}), found {dict(list(wrong.items())[:5]) or 'no quantizers'}"
             )
+    if family.expected_value_bits is not None:
+        value_bits = measure_value_bits(model)
+        measured["value_bits"] = value_bits
+        if value_bits > family.expected_value_bits:
+            raise CheckpointMismatchError(
+                f"model family {family.name!r}: the weights take up to 2^{value_bits} distinct values per "
+                f"output channel ({value_bits} bits), more than the declared "
+                f"{family.expected_value_bits}-bit quantization"
+            )
     return measured
+
+
+def measure_value_bits(model: nn.Module) -> int:
+    """Bits needed for the distinct weight values per output channel, over Conv2d/Linear layers except the
+    first and the last (which quantized models commonly keep at 8 bits)."""
+    from vpbench.compression.pruning import prunable_layers
+    from vpbench.compression.quantization import distinct_levels_per_channel
+
+    layers = prunable_layers(model)
+    inner = layers[1:-1] if len(layers) > 2 else layers
+    levels = max((int(distinct_levels_per_channel(module.weight).max()) for _, module in inner), default=1)
+    return max(1, math.ceil(math.log2(levels))) if levels > 1 else 1

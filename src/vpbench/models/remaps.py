@@ -1,4 +1,4 @@
-"""Key remaps from each checkpoint's on-disk layout to torchvision / timm names (sources.md §2–§6, §9).
+"""Key remaps from each checkpoint's on-disk layout to torchvision / timm names (docs/sources/models.md).
 
 Every function takes the raw loaded checkpoint (or a state dict) and returns a plain state dict; nothing
 here guesses silently: a layout the remap does not recognise is left as is, so the strict load names it.
@@ -36,7 +36,8 @@ def rename_keys(state: Mapping[str, Any], rules: list[tuple[str, Any]]) -> State
     return out
 
 
-# --- SparseML / SparseZoo ResNet-18/34 (sources.md §2) -------------------------------------------------
+# --- SparseML / SparseZoo ResNet-18/34 (docs/sources/models.md)
+# -------------------------------------------------
 
 _SPARSEML_RULES = [
     (r"^input\.conv\.", "conv1."),
@@ -58,7 +59,7 @@ def sparseml_resnet(checkpoint: Any) -> State:
     return rename_keys(state, _SPARSEML_RULES)
 
 
-# --- IST-DASLab wrapped/masked layers: AC/DC and the converted RigL bundle (sources.md §3–§4) ----------
+# --- IST-DASLab wrapped/masked layers: AC/DC and the converted RigL bundle (docs/sources/models.md) ---------
 
 
 def unwrap_masked_layers(state: Mapping[str, Any]) -> State:
@@ -104,7 +105,7 @@ def rigl_resnet_tf(checkpoint: Any) -> State:
     return rename_keys(state, _RIGL_RULES)
 
 
-# --- Lottery-ticket checkpoint + mask pairs (sources.md §5) --------------------------------------------
+# --- Lottery-ticket checkpoint + mask pairs (docs/sources/models.md) ----------------------------------------
 
 
 def apply_lottery_mask(checkpoint: Mapping[str, Any], mask: Mapping[str, Any]) -> State:
@@ -125,7 +126,7 @@ def apply_lottery_mask(checkpoint: Mapping[str, Any], mask: Mapping[str, Any]) -
     return strip_prefix(state, "model.")
 
 
-# --- EfficientNet-Lite0, lukemelas layout → timm (sources.md §9) ----------------------------------------
+# --- EfficientNet-Lite0, lukemelas layout → timm (docs/sources/offline_assets.md) ---------------------------
 
 EFFICIENTNET_LITE0_STAGES = (1, 2, 2, 3, 3, 4, 1)
 _LITE_TOP = {
@@ -168,7 +169,7 @@ def lukemelas_efficientnet_lite(
     return out
 
 
-# --- Official Swin (Microsoft release) → timm >= 0.9 (sources.md §6) ------------------------------------
+# --- Official Swin (Microsoft release) → timm >= 0.9 (docs/sources/models.md) -------------------------------
 
 
 def swin_official_to_timm(checkpoint: Any) -> State:

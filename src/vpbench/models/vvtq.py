@@ -1,4 +1,5 @@
-"""VVTQ-compatible LSQ fake-quantized modules and DeiT (sources.md §6), so VVTQ state dicts load strictly.
+"""VVTQ-compatible LSQ fake-quantized modules and DeiT
+(docs/sources/models.md), so VVTQ state dicts load strictly.
 
 Module and parameter names mirror HuangOwen/VVTQ (``quantization/_quan_base.py``, ``lsq_layer.py``,
 ``DeiT_quant.py``) with the authors' flags: offset=False, learned=True, mixpre=False, headwise=False.

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vpbench.results.aggregate import summarise
+from vpbench.results.frames import summarise
 from vpbench.errors import ConfigError
 
 PUBLISHED_COLUMNS = (

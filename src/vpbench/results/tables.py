@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from vpbench.runtime import atomic_io
-from vpbench.results.aggregate import dense_deltas, ordered_shots, summarise, variant_table
+from vpbench.results.frames import (dense_deltas, ordered_shots, summarise, variant_table)
 from vpbench.errors import ConfigError
 from vpbench.results.figures.labels import (
     COMPRESSION_TYPES,
@@ -374,22 +374,36 @@ def published_comparison_table(
     return _finish(table.set_index(["Table", "Dataset/task"]), caption, out_stem)
 
 
+def study_tables(study: Any) -> list[str]:
+    """The tables a study produces, planned from what its cells are (never from a model's or method's name):
+    Table 2 when a cell adapts a CLIP model, Tables 3–4 when a cell reprograms a non-image task."""
+    from vpbench.data import get_dataset
+    from vpbench.models import get_model_family
+
+    kinds = {get_model_family(study.model(cell.model).family).kind for cell in study.cells}
+    modalities = {get_dataset(cell.dataset).modality for cell in study.cells}
+    names = ["accuracy", "table1", "table5", "published_comparison"]
+    if "clip" in kinds:
+        names.append("table2")
+    if modalities - {"image"}:
+        names += ["table3", "table4"]
+    return names
+
+
 def write_study_tables(
-    cells: pd.DataFrame, config: Mapping[str, Any], out_dir: str | Path
+    cells: pd.DataFrame, config: Mapping[str, Any], out_dir: str | Path, names: Sequence[str]
 ) -> dict[str, pd.DataFrame]:
-    """Write every table the study supports into ``out_dir`` (HTML/CSV/LaTeX each); return them by name."""
+    """Write the planned tables into ``out_dir`` (HTML/CSV/LaTeX each); return them by name."""
     out_dir = Path(out_dir)
-    tables = {
-        "accuracy": accuracy_table(cells, out_stem=out_dir / "accuracy"),
-        "table1_compression_summary": table1_compression_summary(cells, out_stem=out_dir / "table1"),
-        "table5_batch_sizes": table5_batch_sizes(config, cells=cells, out_stem=out_dir / "table5"),
-        "published_comparison": published_comparison_table(cells, out_stem=out_dir / "published_comparison"),
+    builders = {
+        "accuracy": lambda: accuracy_table(cells, out_stem=out_dir / "accuracy"),
+        "table1": lambda: table1_compression_summary(cells, out_stem=out_dir / "table1"),
+        "table5": lambda: table5_batch_sizes(config, cells=cells, out_stem=out_dir / "table5"),
+        "published_comparison": lambda: published_comparison_table(
+            cells, out_stem=out_dir / "published_comparison"
+        ),
+        "table2": lambda: table2_clip(cells, out_stem=out_dir / "table2"),
+        "table3": lambda: table_cross_modal(cells, out_stem=out_dir / "table3"),
+        "table4": lambda: table_cross_modal(cells, columns=TABLE4_COLUMNS, out_stem=out_dir / "table4"),
     }
-    if (cells["model"] == TABLE2_MODEL).any():
-        tables["table2_clip"] = table2_clip(cells, out_stem=out_dir / "table2")
-    if (cells["method"] == "cmr").any():
-        tables["table3_cross_modal"] = table_cross_modal(cells, out_stem=out_dir / "table3")
-        tables["table4_cross_modal_quantized"] = table_cross_modal(
-            cells, columns=TABLE4_COLUMNS, out_stem=out_dir / "table4"
-        )
-    return tables
+    return {name: builders[name]() for name in names}

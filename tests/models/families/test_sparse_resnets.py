@@ -7,11 +7,12 @@ import torch
 from torchvision import models
 
 from tests.models.conftest import keep_first
+from vpbench.compression.pruning import measure_sparsity
 from vpbench.errors import ChecksumError, MissingSourceError
 from vpbench.models import get_model_family, load_family_weights
-from vpbench.models.registry import CheckpointMismatchError, measure_sparsity
+from vpbench.models.acquire import acquire_weights, load_pretrained
+from vpbench.models.registry import CheckpointMismatchError
 from vpbench.sources.checksums import sha256_file
-from vpbench.sources.download import acquire_weights, load_pretrained
 from vpbench.sources.lock import LOCK_FILENAME, pinned_sha256_for
 
 
@@ -203,7 +204,7 @@ def test_lottery_ticket_pair_is_assembled_and_measured(tmp_path, resnet50_state)
         resnet50_state["layer1.0.conv2.weight"] * masks["model.layer1.0.conv2.weight"],
     )
     assert torch.equal(loaded["fc.weight"], resnet50_state["fc.weight"])
-    assert measure_sparsity(model, "conv_except_stem") == pytest.approx(1 - remaining, abs=1e-4)
+    assert measure_sparsity(model, "conv_except_first") == pytest.approx(1 - remaining, abs=1e-4)
     lock = tmp_path / LOCK_FILENAME
     assert pinned_sha256_for(lock, "lt_resnet50_k3:mask") == sha256_file(
         tmp_path / "resnet50_dyn4_3_mask.pth"
@@ -226,4 +227,4 @@ def test_lottery_ticket_missing_pair_names_both_files(tmp_path):
 def test_lottery_ticket_levels_follow_the_paper_table():
     family = get_model_family("lt_resnet50_k9")
     assert family.expected_sparsity == pytest.approx(1 - 0.11571)
-    assert family.extra["sparsity_scope"] == "conv_except_stem" and family.compression == "lt"
+    assert family.sparsity_scope == "conv_except_first" and family.technique == "lt"

@@ -12,8 +12,8 @@ import torchvision.transforms.functional as tvf
 from PIL import Image
 
 from vpbench.models import MODELS, get_model_family, load_family_weights
+from vpbench.models.acquire import load_pretrained
 from vpbench.models.imagenet import imagenet_class_names
-from vpbench.sources.download import load_pretrained
 
 
 def grace_hopper(size: int, mean, std) -> torch.Tensor:
@@ -59,4 +59,4 @@ def test_torchvision_file_names_carry_the_hash_prefix():
         assert family.weights.sha256.startswith(prefix) and family.weights.urls[0].endswith(
             family.weights.filename
         )
-        assert family.expected_sparsity == 0.0 and family.compression == "none"
+        assert family.expected_sparsity == 0.0 and family.technique == "none"

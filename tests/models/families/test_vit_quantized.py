@@ -10,8 +10,8 @@ import torch
 
 from tests.models.test_vvtq import set_all_quantizers
 from vpbench.models import get_model_family, load_family_weights
+from vpbench.models.acquire import load_pretrained
 from vpbench.models.registry import CheckpointMismatchError, measure_bits
-from vpbench.sources.download import load_pretrained
 
 
 def unpinned(name: str):

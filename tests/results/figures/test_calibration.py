@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from vpbench.runtime import atomic_io
-from vpbench.results.aggregate import cell_path
+from vpbench import metrics
 from vpbench.results.figures.calibration import (
     expected_calibration_error,
-    load_reliability_inputs,
     plot_metric_vs_compression,
     plot_reliability,
-    reliability_bins,
+    reliability_inputs,
 )
+
+
+def reliability_bins(probs, labels) -> pd.DataFrame:
+    """The bins of one cell as the aggregated reliability table holds them."""
+    return pd.DataFrame(metrics.reliability_bins(probs, labels))
 
 
 def _lines(axes):
@@ -80,13 +84,14 @@ def test_reliability_figure_has_one_panel_per_input(tmp_path):
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(4), size=100)
     labels = rng.integers(0, 4, size=100)
-    plot = plot_reliability({"dense": (probs, labels), "W2A2": (probs, labels)}, title="DeiT-T on CIFAR-10")
+    bins = reliability_bins(probs, labels)
+    plot = plot_reliability({"dense": bins, "W2A2": bins}, title="DeiT-T on CIFAR-10")
     assert [a.get_title() for a in plot.figure.axes] == ["dense", "W2A2"]
     assert plot.figure.axes[0].get_xlabel() == "confidence (max softmax probability)"
     assert "15 equal-width bins" in plot.caption
 
 
-def test_load_reliability_inputs_reads_dense_and_most_compressed(study, tmp_path):
+def test_reliability_inputs_read_dense_and_most_compressed_from_the_table(study):
     cells = study["cells"]
     row = cells.loc[
         (cells.model == "resnet18")
@@ -95,12 +100,12 @@ def test_load_reliability_inputs_reads_dense_and_most_compressed(study, tmp_path
         & (cells.shots == "full")
         & (cells.seed == 1)
     ]
+    tables = []
     for variant, value in (("dense", 0.7), ("gmp90", 0.4)):
-        ids = row.loc[row.variant == variant].iloc[0].to_dict()
-        folder = cell_path(tmp_path, ids)
-        atomic_io.save_numpy(folder / "test_probs.npy", np.full((5, 3), value / 3, dtype=np.float16))
-        atomic_io.save_numpy(folder / "test_labels.npy", np.zeros(5, dtype=np.int64))
-    inputs = load_reliability_inputs(cells, tmp_path, "resnet18", "cifar10", "ilm")
+        ids = row.loc[row.variant == variant].iloc[0][["study", "dataset", "model", "variant", "method", "shots", "seed"]]
+        probs = np.tile([value, (1 - value) / 2, (1 - value) / 2], (5, 1))
+        bins = reliability_bins(probs, np.zeros(5, dtype=np.int64))
+        tables.append(bins.assign(bin=range(len(bins)), **ids.to_dict()))
+    inputs = reliability_inputs(cells, pd.concat(tables), "resnet18", "cifar10", "ilm")
     assert list(inputs) == ["dense (seed 1)", "90% sparse (seed 1)"]
-    probs, labels = inputs["90% sparse (seed 1)"]
-    assert probs.dtype == np.float64 and probs.shape == (5, 3) and labels.tolist() == [0] * 5
+    assert inputs["90% sparse (seed 1)"]["count"].sum() == 5

@@ -6,8 +6,10 @@ import json
 
 import numpy as np
 
-from vpbench.runtime import atomic_io
-from vpbench.results.aggregate import IDENTIFIERS, add_prompt_divergence, cell_path
+import pandas as pd
+
+from vpbench import metrics
+from vpbench.results.aggregate import IDENTIFIERS, add_prompt_divergence
 from vpbench.results.figures.render import analysis_shots, render_study_figures
 from vpbench.results.tables import write_study_tables
 
@@ -29,11 +31,12 @@ def test_render_one_model_writes_every_category(study, tmp_path):
         for i, (_, row) in enumerate(history_rows.iterrows())
     }
     frames["epochs"] = add_prompt_divergence(frames["epochs"], histories, cells)
-    for _, row in cells.loc[(cells.shots == "full") & (cells.seed == 1)].iterrows():
-        folder = cell_path(tmp_path / "results", row.to_dict())
-        atomic_io.save_numpy(folder / "test_probs.npy", np.full((4, 3), 1 / 3, np.float16))
-        atomic_io.save_numpy(folder / "test_labels.npy", np.arange(4) % 3)
-    rendered = render_study_figures(frames, tmp_path / "figures", results_root=tmp_path / "results")
+    bins = pd.DataFrame(metrics.reliability_bins(np.full((4, 3), 1 / 3), np.arange(4) % 3))
+    frames["reliability"] = pd.concat(
+        [bins.assign(bin=range(len(bins)), **{c: row[c] for c in IDENTIFIERS})
+         for _, row in cells.loc[(cells.shots == "full") & (cells.seed == 1)].iterrows()]
+    )  # fmt: skip
+    rendered = render_study_figures(frames, tmp_path / "figures")
     categories = {entry.category for entry in rendered}
     assert categories == {"accuracy", "calibration", "compression_cost", "label_mapping", "prompts"}
     stems = {entry.stem for entry in rendered}
@@ -45,18 +48,22 @@ def test_render_one_model_writes_every_category(study, tmp_path):
     assert len(index) == len(rendered)
 
 
-def test_write_study_tables_only_writes_supported_tables(study, tmp_path):
+def test_write_study_tables_writes_the_planned_tables(study, tmp_path):
     config = {"training": {"batch_size": {"1": 8, "10": 32, "full": 128}}, "shots": [1, 10, "full"]}
-    tables = write_study_tables(study["cells"], config, tmp_path)
-    assert set(tables) == {
-        "accuracy",
-        "table1_compression_summary",
-        "table5_batch_sizes",
-        "published_comparison",
-        "table2_clip",
-        "table3_cross_modal",
-        "table4_cross_modal_quantized",
-    }
-    image_only = study["cells"].loc[study["cells"].model == "resnet18"]
-    assert "table2_clip" not in write_study_tables(image_only, config, tmp_path / "image_only")
-    assert (tmp_path / "table4.tex").is_file()
+    names = ["accuracy", "table1", "table5", "published_comparison", "table2", "table3", "table4"]
+    tables = write_study_tables(study["cells"], config, tmp_path, names)
+    assert set(tables) == set(names)
+    assert (tmp_path / "table4.tex").is_file() and (tmp_path / "table2.html").is_file()
+
+
+def test_tables_are_planned_from_what_the_cells_are_not_from_names():
+    from tests.studies import loaded_study
+    from vpbench.results.tables import study_tables
+
+    image = loaded_study({"models": {"anything": {"family": "mobilenet_v2", "variants": {"dense": {}}}}})
+    assert study_tables(image) == ["accuracy", "table1", "table5", "published_comparison"]
+    text = loaded_study(
+        {"datasets": {"synthetic_dna": {}}, "methods": ["cmr"], "shots": ["full"],
+         "training": {"batch_size": {"full": 8}}}
+    )  # fmt: skip
+    assert study_tables(text)[-2:] == ["table3", "table4"]

@@ -1,9 +1,8 @@
-"""Family modules; each registers its entries on import. Add a module here to add a family."""
+"""Family modules; each registers its entries on import. Every module in this folder is imported, so
+adding a family is adding a module."""
 
-from vpbench.models.families import (  # noqa: F401
-    clip,
-    efficientnet,
-    sparse_resnets,
-    torchvision_dense,
-    vit_quantized,
-)
+import importlib
+import pkgutil
+
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    importlib.import_module(f"{__name__}.{_module.name}")

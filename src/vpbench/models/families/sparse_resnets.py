@@ -1,10 +1,12 @@
-"""Unstructured-sparse ResNets: SparseZoo GMP R18/R34, AC/DC, RigL and lottery-ticket R50 (sources.md §2–§5).
+"""Unstructured-sparse ResNets: SparseZoo GMP R18/R34, AC/DC, RigL and lottery-ticket R50
+(docs/sources/models.md).
 
 None of these publishers gives a checksum, so each file's first-seen sha256 is pinned in the weights lock.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from torch import nn
@@ -30,20 +32,23 @@ for depth, top1, builder in ((18, 69.8, models.resnet18), (34, 73.3, models.resn
                 status="at risk",
                 instructions=(
                     f"SparseZoo reached end of life; fetch stub {stub} (its training/model.pth or pytorch/"
-                    "model.pth) with sparsezoo 1.8.1 in a separate venv (environment.md §2) and rename it. "
+                    "model.pth) with sparsezoo 1.8.1 in a separate venv (docs/environment.md) and rename it. "
                     "No checksum is published: the first file placed is pinned in the weights lock."
                 ),
             ),
             remap=sparseml_resnet,
-            compression="gmp",
+            technique="gmp",
             dense_parent=f"resnet{depth}",
             # The paper says "around 80-90% layer-wise"; pruned-conservative documents no level, so it is
             # measured and recorded, and only a dense or random-looking model is rejected.
-            extra={"sparsity_scope": "conv_linear", "sparsity_range": (0.2, 0.995), "sparsezoo_stub": stub},
+            sparsity_range=(0.2, 0.995),
+            measure_sparsity_on_load=True,
+            published_top1=top1,
+            published_top1_source=f"SparseZoo listing of {stub}",
             licence="Apache-2.0 (Neural Magic SparseZoo)",
             description=(
                 f"GMP-pruned ResNet-{depth} (SparseZoo pruned-conservative, listed top-1 {top1}); SparseML "
-                "keys remapped to torchvision and loaded strictly (vp_methods.md §9.5)."
+                "keys remapped to torchvision and loaded strictly (docs/deviations.md)."
             ),
         )
     )
@@ -68,9 +73,10 @@ for level, (share, top1) in _ACDC.items():
             ),
             remap=acdc_resnet,
             expected_sparsity=level / 100,
-            compression="acdc",
+            technique="acdc",
             dense_parent="resnet50_v1",
-            extra={"sparsity_scope": "conv_linear"},
+            published_top1=top1,
+            published_top1_source="IST-DASLab/ACDC README",
             licence="not stated by IST-DASLab/ACDC; research use",
             description=(
                 f"AC/DC ResNet-50 at {level}% sparsity over all conv and fc weights (top-1 {top1}); "
@@ -113,9 +119,8 @@ for level in (80, 90, 95):
                 ),
                 remap=rigl_resnet_tf,
                 expected_sparsity=level / 100,
-                compression="rigl",
+                technique="rigl",
                 dense_parent="resnet50_v1",
-                extra={"sparsity_scope": "conv_linear", "stem": stem, "interpolation": "bicubic"},
                 licence="Apache-2.0 (google-research/rigl)",
                 description=(
                     f"RigL ERK-5x ResNet-50 at {level}% sparsity (ResnetTF layout remapped), built with "
@@ -144,13 +149,12 @@ def lottery_ticket_files(k: int) -> tuple[str, str]:
     return f"resnet50_dyn4_{k}_checkpoint.pth", f"resnet50_dyn4_{k}_mask.pth"
 
 
-def assemble_lottery_ticket(family: ModelFamily, dest_dir: Path, lock_path: Path) -> Path:
+def assemble_lottery_ticket(family: ModelFamily, dest_dir: Path, lock_path: Path, *, k: int) -> Path:
     """Verify the user's checkpoint + mask pair, apply weight = mask × weight, and write the family's file.
 
     Both inputs are pinned first-seen in the lock; the assembled file is re-pinned whenever it is rebuilt.
     """
     assert family.weights is not None
-    k = int(family.extra["imp_state"])
     paths = [Path(dest_dir) / name for name in lottery_ticket_files(k)]
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -189,9 +193,10 @@ for k, remaining in LT_REMAINING_PERCENT.items():
             ),
             expected_sparsity=round(1 - remaining / 100, 6),
             sparsity_tolerance=0.002,
-            compression="lt",
+            technique="lt",
             dense_parent="resnet50_v1",
-            extra={"sparsity_scope": "conv_except_stem", "imp_state": k, "assemble": assemble_lottery_ticket},
+            sparsity_scope="conv_except_first",
+            assemble=partial(assemble_lottery_ticket, k=k),
             licence="unpublished; obtained from the authors",
             description=(
                 f"Lottery-ticket (IMP state {k}) ResNet-50 with {remaining}% of Conv2d weights remaining "

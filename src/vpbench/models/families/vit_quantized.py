@@ -1,4 +1,4 @@
-"""DeiT-Tiny and Swin-Tiny: full precision (timm) and VVTQ W4A4/W3A3/W2A2 (sources.md §6)."""
+"""DeiT-Tiny and Swin-Tiny: full precision (timm) and VVTQ W4A4/W3A3/W2A2 (docs/sources/models.md)."""
 
 from __future__ import annotations
 
@@ -84,9 +84,11 @@ for (arch, bits), (folder, top1) in _VVTQ_FOLDERS.items():
             ),
             remap=vvtq_state_dict,
             expected_bits=bits,
-            compression="vvtq",
+            technique="vvtq",
             dense_parent=parent,
-            extra={"eight_bit_modules": eight_bit, "bits_weights": bits, "bits_activations": bits},
+            eight_bit_modules=tuple(eight_bit),
+            published_top1=top1,
+            published_top1_source="HuangOwen/VVTQ README",
             licence="not stated by HuangOwen/VVTQ; research use",
             description=(
                 f"{label} quantized by VVTQ to W{bits}A{bits} (LSQ, 8-bit patch embedding and head; top-1 "

@@ -8,16 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vpbench.results.aggregate import (
-    cell_path,
-    dense_variant_of,
-    load_test_predictions,
-    most_compressed_variant,
-    ordered_shots,
-    select,
-    summarise,
-    variant_table,
-)
+from vpbench.results.aggregate import cell_path, load_test_predictions
+from vpbench.results.frames import (dense_variant_of, most_compressed_variant, ordered_shots, select, summarise, variant_table)
 from vpbench.results.figures.labels import (
     compression_label,
     dataset_label,
@@ -141,85 +133,48 @@ def _panel_title(dataset: str, rows: pd.DataFrame, metric: str) -> str:
     return title
 
 
-def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> pd.DataFrame:
-    """Per equal-width bin ((k−1)/B, k/B]: count, mean confidence and accuracy of the top-1 prediction."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    upper_edges = np.linspace(0.0, 1.0, n_bins + 1)[1:]
-    index = np.clip(np.searchsorted(upper_edges, confidence, side="left"), 0, n_bins - 1)
-    rows = []
-    for k in range(n_bins):
-        members = index == k
-        count = int(members.sum())
-        rows.append(
-            {
-                "lower": k / n_bins,
-                "upper": (k + 1) / n_bins,
-                "count": count,
-                "confidence": float(confidence[members].mean()) if count else np.nan,
-                "accuracy": float(correct[members].mean()) if count else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def expected_calibration_error(bins: pd.DataFrame) -> float:
-    """ECE from :func:`reliability_bins` (count-weighted |accuracy − confidence|), as a fraction."""
+    """ECE from a cell's reliability bins (count-weighted |accuracy − confidence|), as a fraction."""
     total = bins["count"].sum()
     if total == 0:
         return float("nan")
-    gaps = (bins["accuracy"] - bins["confidence"]).abs().fillna(0.0)
+    gaps = (bins["accuracy"] - bins["mean_confidence"]).abs().fillna(0.0)
     return float((bins["count"] * gaps).sum() / total)
 
 
 @styled
-def plot_reliability(
-    predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "", n_bins: int = N_BINS
-) -> Plot:
-    """Reliability diagrams (one panel per labelled ``(probs, labels)``), e.g. dense vs most compressed."""
-    figure, panels = new_figure(len(predictions), panel_size=(3.2, 3.2))
-    for axes, (label, (probs, labels)) in zip(panels, predictions.items(), strict=False):
-        bins = reliability_bins(np.asarray(probs, dtype=np.float64), np.asarray(labels), n_bins)
+def plot_reliability(bins_by_label: Mapping[str, pd.DataFrame], *, title: str = "") -> Plot:
+    """Reliability diagrams (one panel per labelled cell's bins), e.g. dense vs most compressed."""
+    figure, panels = new_figure(max(len(bins_by_label), 1), panel_size=(3.2, 3.2))
+    n_bins = N_BINS
+    for axes, (label, bins) in zip(panels, bins_by_label.items(), strict=False):
+        n_bins = len(bins)
         filled = bins.loc[bins["count"] > 0]
         axes.bar(
-            filled["lower"],
-            filled["accuracy"] * 100,
-            width=1 / n_bins,
-            align="edge",
-            color="#4C72B0",
-            edgecolor="white",
-            label="accuracy",
-        )
+            filled["bin_lower"], filled["accuracy"] * 100, width=1 / n_bins, align="edge", color="#4C72B0",
+            edgecolor="white", label="accuracy",
+        )  # fmt: skip
         axes.bar(
-            filled["lower"],
-            (filled["confidence"] - filled["accuracy"]) * 100,
-            bottom=filled["accuracy"] * 100,
-            width=1 / n_bins,
-            align="edge",
-            color="#C44E52",
-            alpha=0.35,
-            hatch="//",
-            edgecolor="#C44E52",
-            label="gap to confidence",
-        )
+            filled["bin_lower"], (filled["mean_confidence"] - filled["accuracy"]) * 100,
+            bottom=filled["accuracy"] * 100, width=1 / n_bins, align="edge", color="#C44E52", alpha=0.35,
+            hatch="//", edgecolor="#C44E52", label="gap to confidence",
+        )  # fmt: skip
         axes.plot([0, 1], [0, 100], color="0.3", linestyle=":", linewidth=1, label="perfect calibration")
-        ece = expected_calibration_error(bins)
-        accuracy = (
-            float((np.asarray(probs).argmax(axis=1) == np.asarray(labels)).mean()) if len(labels) else np.nan
-        )
+        count = int(bins["count"].sum())
+        accuracy = float((bins["accuracy"].fillna(0) * bins["count"]).sum() / count) if count else np.nan
         axes.text(
-            0.04,
-            0.96,
-            f"ECE = {ece * 100:.1f}%\nacc = {accuracy * 100:.1f}%\nN = {len(labels)}",
-            transform=axes.transAxes,
-            va="top",
-            fontsize=8,
-        )
+            0.04, 0.96,
+            f"ECE = {expected_calibration_error(bins) * 100:.1f}%\nacc = {accuracy * 100:.1f}%\nN = {count}",
+            transform=axes.transAxes, va="top", fontsize=8,
+        )  # fmt: skip
         axes.set_xlim(0, 1)
         axes.set_ylim(0, 100)
         axes.set_title(label)
         axes.set_xlabel("confidence (max softmax probability)")
         axes.set_ylabel("accuracy in bin [%]")
+    if not bins_by_label:
+        panels[0].text(0.5, 0.5, "no cell with test predictions", ha="center", va="center",
+                       transform=panels[0].transAxes, color="0.4")  # fmt: skip
     handles, names = panels[0].get_legend_handles_labels()
     if handles:
         figure.legend(handles, names, loc="outside lower center", ncol=len(handles), frameon=False)
@@ -227,29 +182,26 @@ def plot_reliability(
         figure.suptitle(title)
     caption = (
         f"{title + ': ' if title else ''}reliability diagrams of single test runs "
-        f"({', '.join(predictions)}): test "
-        f"samples binned by confidence into {n_bins} equal-width bins; bars show accuracy per bin, hatched "
-        "bars "
-        "the gap to the bin's mean confidence, the dotted line perfect calibration. ECE is the "
-        "count-weighted "
-        "mean gap (one seed, no averaging)."
+        f"({', '.join(bins_by_label)}): test samples binned by confidence into {n_bins} equal-width bins; bars "
+        "show accuracy per bin, hatched bars the gap to the bin's mean confidence, the dotted line perfect "
+        "calibration. ECE is the count-weighted mean gap (one seed, no averaging)."
     )
     return Plot(figure, caption)
 
 
-def load_reliability_inputs(
+def reliability_inputs(
     cells: pd.DataFrame,
-    results_root: str | Path,
+    reliability: pd.DataFrame,
     model: str,
     dataset: str,
     method: str,
     *,
     shots: str = "full",
     seed: int | None = None,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Test predictions of the dense and the most compressed variant (same cell otherwise), keyed by label.
+) -> dict[str, pd.DataFrame]:
+    """Reliability bins of the dense and the most compressed variant (same cell otherwise), keyed by label.
 
-    ``seed`` defaults to the smallest seed both variants have; variants without predictions are left out.
+    ``seed`` defaults to the smallest seed both variants have; variants without bins are left out.
     """
     rows = select(cells, model=model, dataset=dataset, method=method, shots=shots)
     chosen = [v for v in (dense_variant_of(cells, model), most_compressed_variant(cells, model)) if v]
@@ -259,13 +211,10 @@ def load_reliability_inputs(
         return {}
     seed = common[0] if seed is None else seed
     info = variant_table(rows).set_index("variant")
-    result: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    bins = select(reliability, model=model, dataset=dataset, method=method, shots=shots)
+    result: dict[str, pd.DataFrame] = {}
     for variant in chosen:
-        match = rows.loc[(rows["variant"] == variant) & (rows["seed"] == seed)]
-        if match.empty:
-            continue
-        ids = match.iloc[0].to_dict()
-        result[f"{info.at[variant, 'compression_label']} (seed {seed})"] = load_test_predictions(
-            cell_path(results_root, ids)
-        )
+        match = bins.loc[(bins["variant"] == variant) & (bins["seed"] == seed)].sort_values("bin")
+        if not match.empty:
+            result[f"{info.at[variant, 'compression_label']} (seed {seed})"] = match
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vpbench.results.aggregate import select
+from vpbench.results.frames import select
 from vpbench.results.figures.labels import dataset_label, method_label, model_label
 from vpbench.results.figures.style import Plot, new_figure, seed_phrase, styled
 

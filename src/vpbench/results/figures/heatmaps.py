@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from vpbench.results.aggregate import dense_deltas, ordered_shots, select, variant_table
+from vpbench.results.frames import (dense_deltas, ordered_shots, select, variant_table)
 from vpbench.results.figures.labels import dataset_label, method_label, metric_label, metric_scale, model_label
 from vpbench.results.figures.style import Plot, new_figure, seed_phrase, styled
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from vpbench.results.aggregate import select
+from vpbench.results.frames import select
 from vpbench.results.figures.labels import dataset_label, method_label, model_label
 from vpbench.results.figures.style import Plot, new_figure, styled
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from vpbench.results.aggregate import ordered_shots, shots_sort_key, summarise, variant_table
+from vpbench.results.frames import (ordered_shots, shots_sort_key, summarise, variant_table)
 from vpbench.results.figures.labels import dataset_label, method_label, metric_label, metric_scale, model_label
 from vpbench.results.figures.style import (
     Plot,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from vpbench.results.aggregate import select, summarise, variant_table
+from vpbench.results.frames import select, summarise, variant_table
 from vpbench.results.figures.labels import dataset_label, method_label, model_label
 from vpbench.results.figures.style import Plot, marker, method_colors, new_figure, save_figure, seed_phrase, styled
 

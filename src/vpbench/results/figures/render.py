@@ -15,15 +15,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from vpbench.runtime import atomic_io
-from vpbench.results.aggregate import (
-    CellOutputError,
-    dense_variant_of,
-    most_compressed_variant,
-    ordered_shots,
-    shots_sort_key,
-    variant_table,
-)
-from vpbench.results.figures.calibration import load_reliability_inputs, plot_metric_vs_compression, plot_reliability
+from vpbench.results.aggregate import CellOutputError
+from vpbench.results.frames import (dense_variant_of, most_compressed_variant, ordered_shots, shots_sort_key, variant_table)
+from vpbench.results.figures.calibration import plot_metric_vs_compression, plot_reliability, reliability_inputs
 from vpbench.results.figures.classwise import plot_classwise_delta
 from vpbench.results.figures.heatmaps import plot_delta_heatmap
 from vpbench.results.figures.label_mapping_fig import plot_label_mapping
@@ -140,6 +134,20 @@ def figure_plan(
     return plan
 
 
+def study_figure_plan(study: Any) -> list[FigureSpec]:
+    """Every figure of a study, planned from its cells (known before any cell runs)."""
+    from vpbench.study.spec import shots_key
+
+    return figure_plan(
+        {name: list(model.variants) for name, model in study.models.items()},
+        list(study.datasets),
+        list(study.methods),
+        [shots_key(s) for s in study.shots],
+        prompt_history=study.training.save_prompt_history,
+        combos={(cell.model, cell.dataset, cell.method) for cell in study.cells},
+    )
+
+
 def _pair(cells: pd.DataFrame, model: str) -> tuple[str | None, str | None, str]:
     dense, compressed = dense_variant_of(cells, model), most_compressed_variant(cells, model)
     label = ""
@@ -152,9 +160,7 @@ def _pair(cells: pd.DataFrame, model: str) -> tuple[str | None, str | None, str]
     return dense, compressed, label
 
 
-def render_figure(
-    spec: FigureSpec, frames: Mapping[str, pd.DataFrame], results_root: Path | None, mapping_classes: int
-) -> Plot:
+def render_figure(spec: FigureSpec, frames: Mapping[str, pd.DataFrame], mapping_classes: int) -> Plot:
     """Draw one planned figure from the aggregated tables (gaps are shown, never a crash)."""
     cells, epochs, classes = frames["cells"], frames["epochs"], frames["classes"]
     if spec.kind == "nshot_grid":
@@ -169,14 +175,9 @@ def render_figure(
     if spec.kind == "prompt_evolution":
         return plot_prompt_evolution(epochs, **options, cells=cells)
     if spec.kind == "reliability":
-        inputs: dict = {}
-        if results_root is not None:
-            try:
-                inputs = load_reliability_inputs(
-                    cells, results_root, spec.model, spec.dataset, spec.method, shots=spec.shots
-                )
-            except CellOutputError as err:
-                warnings.warn(f"no reliability data for {spec.name}: {err}", stacklevel=2)
+        inputs = reliability_inputs(
+            cells, frames["reliability"], spec.model, spec.dataset, spec.method, shots=spec.shots
+        )
         title = (
             f"{model_label(spec.model)} · {method_label(spec.method)} · {dataset_label(spec.dataset)} · "
             f"N = {spec.shots}"
@@ -200,16 +201,12 @@ def render_study_figures(
     frames: Mapping[str, pd.DataFrame],
     out_dir: str | Path,
     *,
-    results_root: str | Path | None = None,
     mapping_classes: int = 10,
     plan: Sequence[FigureSpec] | None = None,
 ) -> list[RenderedFigure]:
-    """Save every figure for ``frames`` (cells/epochs/classes) and ``index.json``; return the entries.
-
-    Reliability diagrams need ``results_root`` (the folder holding ``{study}/cells``) for ``test_probs.npy``.
-    """
+    """Save every figure for ``frames`` (the aggregated cells/epochs/classes/reliability tables) and
+    ``index.json``; return the entries."""
     out_dir = Path(out_dir)
-    root = Path(results_root) if results_root is not None else None
     if plan is None:
         plan = figure_plan(
             variant_lists(frames["cells"]),
@@ -218,11 +215,11 @@ def render_study_figures(
             ordered_shots(frames["cells"]["shots"].unique()),
             prompt_history="prompt_dense_l2" in frames["epochs"]
             and frames["epochs"]["prompt_dense_l2"].notna().any(),
-            reliability=root is not None,
+            reliability="reliability" in frames,
         )
     rendered = []
     for spec in plan:
-        plot = render_figure(spec, frames, root, mapping_classes)
+        plot = render_figure(spec, frames, mapping_classes)
         save_figure(plot.figure, out_dir / spec.stem)
         plt.close(plot.figure)
         rendered.append(RenderedFigure(spec.category, spec.stem, plot.caption))

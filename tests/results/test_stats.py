@@ -1,4 +1,4 @@
-"""vpbench.results_new.stats against scipy and hand computations on fixed data."""
+"""vpbench.results.stats against scipy and hand computations on fixed data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from scipy import stats as sps
 
 from vpbench import metrics
 from vpbench.errors import ConfigError
-from vpbench.results_new import stats
+from vpbench.results import stats
 
 T_975_2DF = 4.302652729911275  # t quantile 0.975 with 2 degrees of freedom
 

@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 
 from vpbench import metrics
-from vpbench.aggregate import IDENTIFIERS
 from vpbench.errors import ConfigError
-from vpbench.results_new.stats import parse_cell_id
+from vpbench.results.stats import parse_cell_id
+from vpbench.study.grid import IDENTIFIERS
 
 HELD_OUT_MIN_PER_CLASS = 20
 """Hold out from 20 images per class: 20% of 20 leaves 16 to train (between the paper's 10 and 20 shots)
@@ -388,7 +388,7 @@ def reliability_table(
 ) -> pd.DataFrame:
     """Tidy reliability-diagram data: one row per (cell, bin) with :data:`RELIABILITY_COLUMNS`.
 
-    ``predictions`` maps a cell id (:func:`vpbench.results_new.stats.cell_id`) to ``(probs, labels)``;
+    ``predictions`` maps a cell id (:func:`vpbench.results.stats.cell_id`) to ``(probs, labels)``;
     identifiers are parsed from the id (NA when it is not one). Bins: :func:`metrics.reliability_bins`.
     """
     frames = []

@@ -6,12 +6,14 @@ import torch
 from torch import nn
 from torchvision.transforms import functional as TF  # noqa: N812
 
-from tests.engine_new import golden_inputs as gi
+from tests.engine import golden_inputs as gi
 from tests.synthetic import colour_data, tiny_source_model
-from vpbench.engine_new import lor_vp
+from vpbench.engine import lor_vp
+from vpbench.engine.output_mapping import IndexMapping, LinearMapping
+from vpbench.engine.settings import TrainSettings
+from vpbench.engine.training import train_visual_prompt
+from vpbench.engine.vp_model import VisualPromptModel
 from vpbench.errors import ConfigError
-from vpbench.output_mapping import IndexMapping, LinearMapping
-from vpbench.training import TrainSettings, VisualPromptModel, train_visual_prompt
 
 GOLDEN = np.load(gi.GOLDEN_DIR / "lor_vp.npz")
 NO_NORM = ((0.0,) * 3, (1.0,) * 3)

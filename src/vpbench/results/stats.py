@@ -2,7 +2,7 @@
 
 Seed-level t-intervals, bootstrap intervals over test samples, paired tests (across seeds, or a paired
 bootstrap over test samples that works with one seed) and multiple-comparison correction. Every delta is
-``dense − compressed`` in metric units, as in :func:`vpbench.aggregate.dense_deltas`: a positive accuracy
+``dense − compressed`` in metric units, as in :func:`vpbench.results.frames.dense_deltas`: a positive accuracy
 delta is a drop caused by compression, a negative ECE delta is a calibration loss. Results that cannot be
 estimated are NaN with a ``reason``; nothing here raises on thin data.
 """
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vpbench.aggregate import dense_variants, summarise
 from vpbench.errors import ConfigError
 from vpbench.metrics import DEFAULT_NUM_BINS, _equal_width_bin_index, _top_label
+from vpbench.results.frames import dense_variants, summarise
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -154,7 +154,7 @@ def seed_intervals(
 ) -> pd.DataFrame:
     """Per group: mean, std, ``n_seeds`` and the ``level`` t-interval across seeds (``ci_low``/``ci_high``).
 
-    Builds on :func:`vpbench.aggregate.summarise`; with one seed the interval is NaN and ``reason`` says so.
+    Builds on :func:`vpbench.results.frames.summarise`; with one seed the interval is NaN and ``reason`` says so.
     """
     by = [column for column in by if column in cells.columns]
     summary = summarise(cells, by, metric)
@@ -517,7 +517,7 @@ def compare_to_dense(
 ) -> pd.DataFrame:
     """One row per (study, dataset, model, compressed variant, method, shots): dense vs compressed ``metric``.
 
-    Cells pair by seed with the model's dense variant (:func:`vpbench.aggregate.dense_variants`). ``test``:
+    Cells pair by seed with the model's dense variant (:func:`vpbench.results.frames.dense_variants`). ``test``:
     ``paired_t``/``wilcoxon`` across seeds (:func:`paired_seed_test`), ``paired_bootstrap`` over test
     samples (:func:`paired_bootstrap`, needs ``predictions[cell_id] = (probs, labels)``), or ``auto``
     (see :func:`_choose_test`). p-values are adjusted within each ``family_by`` group. Columns:

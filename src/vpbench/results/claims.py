@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from vpbench.aggregate import IDENTIFIERS, QUANTIZATION_COMPRESSIONS, dense_variants, shots_sort_key
-from vpbench.results_new.stats import LEVEL, Estimate, cell_id, t_interval
+from vpbench.study.grid import IDENTIFIERS
+from vpbench.results.frames import dense_variants, shots_sort_key
+from vpbench.results.stats import LEVEL, Estimate, cell_id, t_interval
 
 LOW_DROP_PP = 5.0
 """Table 1 "Low" drop: mean dense − compressed accuracy below 5 pp. The paper gives no number; its text calls
@@ -395,10 +396,11 @@ def _ece_pairs(cells: pd.DataFrame, shots: Sequence[str], quantized: bool) -> pd
     pairs = seed_pairs(cells, "ece")
     if pairs.empty:
         return pairs
-    is_quant = pairs["compression"].isin(QUANTIZATION_COMPRESSIONS)
+    kind = pairs.get("compression_kind", pd.Series("", index=pairs.index))
+    is_quant = kind == "quantized"
     if "weight_bits" in pairs.columns:
         is_quant |= pairs["weight_bits"].notna()
-    family = is_quant if quantized else ~is_quant & (pairs["compression"] != "none")
+    family = is_quant if quantized else (kind == "sparse") & ~is_quant
     pairs = pairs.loc[family & pairs["shots"].astype(str).isin([str(s) for s in shots])]
     return pairs.assign(increase=(pairs["value"] - pairs["dense_value"]) * 100)
 
@@ -447,8 +449,8 @@ def _ece_claim(quantized: bool, shots: Sequence[str] = ("full",)) -> Claim:
             statement="Quantization does not worsen the calibration (ECE) of the prompted model.",
             source="Abstract; Sec. 3.3, Figs 8–9",
             evaluation=evaluation,
-            needs=f"quantized cells (compression in {sorted(QUANTIZATION_COMPRESSIONS)} or weight_bits "
-            "set) and their dense cells, same seed",
+            needs="quantized cells (compression_kind 'quantized' or weight_bits set) and their dense "
+            "cells, same seed",
             decision_rule=(
                 f"supported if the 95% interval's upper end is < {ECE_MARGIN_PP:g} pp (no relevant "
                 "worsening); else contradicted if its lower end is > 0 (significant worsening); else not "
@@ -530,9 +532,9 @@ ECE_TREND_CLAIM = Claim(
 
 def learned_map_methods() -> tuple[str, ...]:
     """Registered VP methods whose index map is learned from the training subset (FLM, ILM, ILM-TP-VP)."""
-    from vpbench.methods import METHODS
+    from vpbench.engine.methods import METHODS
 
-    return tuple(sorted(m.name for m in METHODS.values() if m.mapping == "index" and m.remap != "never"))
+    return tuple(sorted(m.name for m in METHODS.values() if m.learns_map))
 
 
 def imagenet_superclass(index: int) -> str:

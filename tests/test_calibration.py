@@ -1,4 +1,4 @@
-"""vpbench.results_new.calibration: the T-fitting rule, its splits, bound handling and binned diagnostics."""
+"""vpbench.calibration: the T-fitting rule, its splits, bound handling and binned diagnostics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torchmetrics.classification import BinaryCalibrationError
 
+from vpbench import calibration as cal
 from vpbench import metrics
-from vpbench.results_new import calibration as cal
 
 
 def _labels(per_class: int, num_classes: int = 5, seed: int = 0) -> np.ndarray:

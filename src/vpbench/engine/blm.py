@@ -33,11 +33,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from vpbench import label_mapping
+from vpbench.engine import label_mapping
 from vpbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from vpbench.training import VisualPromptModel
+    from vpbench.engine.vp_model import VisualPromptModel
     from vpbench.training_state import CellRun
 
 VARIANTS = ("blm", "blm+")
@@ -263,7 +263,7 @@ class BayesianMapping(nn.Module):
         if self.variant != "blm":
             raise ConfigError(
                 "BLM+ needs top-k probability sums, not argmax counts: run its statistics pass "
-                "(vpbench.engine_new.blm.remap_bayesian) instead of the frequency pass"
+                "(vpbench.engine.blm.remap_bayesian) instead of the frequency pass"
             )
         return self.remap_from_statistics(counts.to(torch.float64))
 

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vpbench.results_new import claims
+from vpbench.compression.techniques import TECHNIQUES
+
+from vpbench.results import claims
 
 FAKE_IMAGENET = [f"imagenet class {i}" for i in range(1000)]
 
@@ -31,6 +33,7 @@ def _cell(model, variant, dataset, method, shots, seed, *, compression, level, a
         "seed": seed,
         "is_dense": compression == "none",
         "compression": compression,
+        "compression_kind": TECHNIQUES[compression].kind if compression in TECHNIQUES else "sparse",
         "compression_level": level,
         "sparsity": level if compression not in ("none", "vvtq") else 0.0,
         "weight_bits": bits,

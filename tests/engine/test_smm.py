@@ -6,12 +6,14 @@ import torch
 from torch.nn import functional as F  # noqa: N812
 from torchvision.transforms import functional as TF  # noqa: N812
 
-from tests.engine_new import golden_inputs as gi
+from tests.engine import golden_inputs as gi
 from tests.synthetic import colour_data, tiny_source_model
-from vpbench.engine_new import smm
+from vpbench.engine import smm
+from vpbench.engine.output_mapping import IndexMapping
+from vpbench.engine.settings import TrainSettings
+from vpbench.engine.training import train_visual_prompt
+from vpbench.engine.vp_model import VisualPromptModel
 from vpbench.errors import ConfigError
-from vpbench.output_mapping import IndexMapping
-from vpbench.training import TrainSettings, VisualPromptModel, train_visual_prompt
 
 GOLDEN = np.load(gi.GOLDEN_DIR / "smm.npz")
 MEAN, STD = gi.IMAGENET_MEAN, gi.IMAGENET_STD

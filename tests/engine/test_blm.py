@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.engine_new import golden_inputs as gi
+from tests.engine import golden_inputs as gi
 from tests.synthetic import colour_data, tiny_source_model
-from vpbench import label_mapping, training
-from vpbench.engine_new import blm
+from vpbench.engine import blm, label_mapping, training
+from vpbench.engine.prompts import PaddingPrompt
+from vpbench.engine.settings import TrainSettings
+from vpbench.engine.training import train_visual_prompt
+from vpbench.engine.vp_model import VisualPromptModel
 from vpbench.errors import ConfigError
-from vpbench.prompts import PaddingPrompt
-from vpbench.training import TrainSettings, VisualPromptModel, train_visual_prompt
 
 GOLDEN = np.load(gi.GOLDEN_DIR / "blm.npz")
 ATOL = 1e-6  # ours is float64, the authors' float32: ~1e-8 apart on ω, ~3e-7 on mapped logits

@@ -1,0 +1,113 @@
+"""Cell keys: everything that determines a cell's result, in canonical form, so a result is never stale.
+
+The *plan* of a cell is what the study decides about it: the resolved training settings, the method and
+its options, the variant's identity (registry family, in-pipeline compression spec or declared
+checkpoint with its sha256), the dataset geometry and split sampler, the metric and selection options,
+and :data:`RESULTS_VERSION`. Its canonical JSON (sorted keys, plain types) is what the training rules
+declare as ``params``, so Snakemake reruns exactly the cells whose plan changed and a reordered but
+equal study plans nothing. The *fingerprint* adds the checksums of the files the cell read (weights,
+caches, split), known only when the cell runs. Both are recorded in ``cell.json`` and in every row of
+the aggregated tables; aggregation refuses cells whose recorded plan differs from the study's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vpbench.study.grid import Cell
+    from vpbench.study.spec import Study
+
+# Bump when a code change alters the numbers an existing cell would produce (docs/keys.md lists why).
+RESULTS_VERSION = "2"
+
+
+def normalise(value: Any) -> Any:
+    """Plain JSON types with a single spelling: mappings sorted, tuples as lists, whole floats as floats."""
+    if isinstance(value, Mapping):
+        return {str(k): normalise(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return normalise(dataclasses.asdict(value))
+    if isinstance(value, list | tuple):
+        return [normalise(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return repr(value)
+        return value
+    return str(value)
+
+
+def canonical_json(value: Any) -> str:
+    """The one textual form of ``value`` that keys are computed from."""
+    return json.dumps(normalise(value), sort_keys=True, separators=(",", ":"))
+
+
+def digest(text: str) -> str:
+    """Short hex key of a canonical text (64 bits: collisions are not a practical concern here)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cell_plan(study: Study, cell: Cell) -> dict[str, Any]:
+    """What the study decides about ``cell`` (see the module docstring), as plain data."""
+    from vpbench.data import get_dataset
+    from vpbench.engine.methods import get_method
+    from vpbench.engine.settings import train_settings
+    from vpbench.models import get_model_family
+
+    method = get_method(cell.method)
+    variant = study.variant(cell.model, cell.variant)
+    family = get_model_family(variant.family)
+    size, resize = method.cache_geometry(study, family, cell.dataset)
+    settings = dataclasses.asdict(train_settings(study, cell))
+    return {
+        "cell": {k: v for k, v in cell.fields().items() if k != "study"},
+        "settings": settings,
+        "method": {"class": type(method).__name__, **method.options()},
+        "variant": variant.canonical(),
+        "is_dense": study.model(cell.model).is_dense(cell.variant),
+        "dataset": {
+            "name": cell.dataset,
+            "input_size": size,
+            "resize": resize,
+            "split_mode": study.split_mode,
+            "paper_ece_batch": get_dataset(cell.dataset).paper_ece_batch,
+        },
+        "prompt": {"canvas": study.canvas, "patch": study.patch, "label_order": study.label_order},
+        "clip_classnames": study.clip_classnames,
+        "results_version": RESULTS_VERSION,
+    }
+
+
+def plan_json(study: Study, cell: Cell) -> str:
+    """The cell's plan as canonical JSON (the training rules' ``params``)."""
+    return canonical_json(cell_plan(study, cell))
+
+
+def plan_key(study: Study, cell: Cell) -> str:
+    """Short key of the cell's plan."""
+    return digest(plan_json(study, cell))
+
+
+def fingerprint(plan: str, inputs: Mapping[str, Any]) -> str:
+    """The plan plus the checksums of the files the cell read: the cell's full key."""
+    return digest(canonical_json({"plan": plan, "inputs": dict(inputs)}))
+
+
+def plan_differences(recorded: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths where two plans differ, with both values (for refusal messages)."""
+    differences = []
+    for key in sorted(set(recorded) | set(current)):
+        where = f"{prefix}{key}"
+        old, new = recorded.get(key, "<absent>"), current.get(key, "<absent>")
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            differences += plan_differences(old, new, where + ".")
+        elif normalise(old) != normalise(new):
+            differences.append(f"{where}: {old!r} → {new!r}")
+    return differences

@@ -1,1 +1,0 @@
-"""Result analysis that a reviewer can check: statistics, calibration done right, and the paper's claims."""
