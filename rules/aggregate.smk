@@ -65,6 +65,27 @@ rule tables:
         "../workflow/scripts/tables.py"
 
 
+rule study_status:
+    input:
+        missing=paths.table(STUDY.name, "missing", "csv"),
+        built=[paths.figure(STUDY.name, spec.stem) for spec in FIGURE_PLAN]
+        + [paths.table(STUDY.name, name, "html") for name in TABLES]
+        + [paths.table(STUDY.name, "models", "html")],
+    output:
+        paths.status(STUDY.name),
+    params:
+        cell_files=paths.cell_files(STUDY),
+    conda:
+        "../envs/vpbench.yaml"
+    log:
+        f"logs/study_status/{STUDY.name}.log",
+    benchmark:
+        f"logs/benchmarks/study_status/{STUDY.name}.tsv"
+    localrule: True
+    script:
+        "../workflow/scripts/study_status.py"
+
+
 rule model_table:
     input:
         dag.variant_cards(STUDY),

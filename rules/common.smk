@@ -63,6 +63,7 @@ def table_output(name):
 
 def all_targets(wildcards):
     return [
+        paths.status(STUDY.name),
         paths.table(STUDY.name, "cells"),
         *[paths.figure(STUDY.name, spec.stem) for spec in FIGURE_PLAN],
         *[paths.table(STUDY.name, name, "html") for name in TABLES],

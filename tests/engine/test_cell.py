@@ -34,8 +34,8 @@ SCHEMA_METRICS = [
     "nll_temperature_scaled",
     "ece_paper_compat", "acc_best_logged_epoch", "epochs", "batch_size", "lr", "selection",
     "trainable_params", "device", "precision", "torch_threads", "wall_total_s", "wall_load_s",
-    "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s", "vpbench_version", "plan_key",
-    "cell_key",
+    "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s", "vpbench_version", "status",
+    "failure_reason", "plan_key", "cell_key",
 ]  # fmt: skip
 CONFIG = {
     "study": "unit",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from tests.engine.test_cell import _run
-from vpbench.errors import NumericalError
 
 CELL_LABEL = "digits/mobilenet_v2/dense/ilm/2shot/seed1"
 STEPS_PER_EPOCH = 3
@@ -40,14 +41,17 @@ def _poison_source_model(value: float, from_training_forward: int) -> torch.util
 )
 def test_non_finite_logits_stop_the_cell_naming_cell_and_epoch(workspace, tmp_path, value, epoch, step):
     """Fault: the frozen model's logits become NaN / +Inf / -Inf at a given epoch and step.
-    Expected: NumericalError '<cell>: non-finite training loss at epoch E, step S'; no output files."""
+    Expected: the cell stops with NumericalError '<cell>: non-finite training loss at epoch E, step S',
+    recorded as a failure (status 'failed', the reason, no result), never as metrics."""
     root, config = workspace
     out = tmp_path / "cell"
     handle = _poison_source_model(value, epoch * STEPS_PER_EPOCH + step + 1)
     try:
-        with pytest.raises(NumericalError) as info:
-            _run(root, config, "dense", out)
+        row = _run(root, config, "dense", out)
     finally:
         handle.remove()
-    assert f"{CELL_LABEL}: non-finite training loss at epoch {epoch}, step {step}" in str(info.value)
-    assert not out.exists() or not any(out.iterdir())
+    assert row["status"] == "failed" and row["failure_reason"].startswith("NumericalError")
+    assert f"{CELL_LABEL}: non-finite training loss at epoch {epoch}, step {step}" in row["failure_reason"]
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert metrics.loc[0, "status"] == "failed" and "accuracy" not in metrics.columns
+    assert np.load(out / "test_probs.npy").size == 0 and not list(out.glob(".staging*"))

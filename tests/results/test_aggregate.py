@@ -91,7 +91,7 @@ def test_write_tables_round_trips(cell_dirs, tmp_path):
         "missing.csv",
     }
     pd.testing.assert_frame_equal(pd.read_parquet(paths["cells"]), frames["cells"])
-    assert pd.read_csv(paths["missing"]).columns.tolist()[-3:] == ["cell_dir", "file", "reason"]
+    assert pd.read_csv(paths["missing"]).columns.tolist()[-5:] == ["cell_dir", "file", "reason", "rule", "log"]
 
 
 def test_parse_cell_dir_and_cell_path_are_inverse(tmp_path):

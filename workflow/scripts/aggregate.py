@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 from vpbench.engine.keys import plan_json
 from vpbench.results.aggregate import aggregate_study
 from vpbench.runtime.rule_logging import redirect_to_log
+from vpbench.study.dag import training_logs
 from vpbench.study.grid import IDENTIFIERS
 from vpbench.study.loader import study_of
 
@@ -19,4 +20,5 @@ aggregate_study(
     [Path(d) for d in snakemake.params.cell_dirs],  # noqa: F821
     Path(snakemake.output.cells).parent,  # noqa: F821
     expected_plans={tuple(c.fields()[k] for k in IDENTIFIERS): plan_json(study, c) for c in study.cells},
+    logs=training_logs(study),
 )

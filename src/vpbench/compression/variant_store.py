@@ -95,6 +95,8 @@ def materialize_variant(
             source=str(weights_path), checksum=weights_sha256,
         )  # fmt: skip
         card.update(base)
+        if family.technique_label:  # what the user declared their checkpoint to be
+            card["compression_label"] = family.technique_label
         atomic_io.write_json(out_dir / "card.json", card)
         return card
     method = get_compression_method(compress["method"])

@@ -28,12 +28,12 @@ from vpbench.compression.variant_store import load_variant_model, variant_sha256
 from vpbench.data import load_cache, load_split
 from vpbench.engine import keys
 from vpbench.engine.builders import BuildContext
-from vpbench.engine.cell_outputs import class_table, write_all
+from vpbench.engine.cell_outputs import class_table, write_all, write_failure
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.methods import get_method
 from vpbench.engine.settings import TrainSettings, resolve_device, train_settings
 from vpbench.engine.training import PackMember, train_pack
-from vpbench.errors import CacheCorruptError, ChecksumError
+from vpbench.errors import CacheCorruptError, ChecksumError, NumericalError, VpbenchError
 from vpbench.models import get_model_family
 from vpbench.study import paths
 from vpbench.study.grid import Cell
@@ -170,17 +170,44 @@ def run_pack(
     load_share = (time.perf_counter() - started) / max(len(prepared), 1)
     if lockstep is None:
         lockstep = lockstep_for(study, device)
-    if lockstep:
-        outcomes = train_pack(members, device=device, progress=progress) if members else []
-        return [
-            _finish_cell(item, outcome, context, load_share)
-            for item, outcome in zip(prepared, outcomes, strict=True)
-        ]
-    rows = []
-    for item, member in zip(prepared, members, strict=True):
-        outcome = train_pack([member], device=device, progress=progress)[0]
-        rows.append(_finish_cell(item, outcome, context, load_share))
-    return rows
+    rows: dict[int, dict[str, Any]] = {}
+    remaining = list(range(len(prepared)))
+    while remaining:
+        group = remaining if lockstep else remaining[:1]
+        try:
+            outcomes = train_pack([members[i] for i in group], device=device, progress=progress)
+            for i, outcome in zip(group, outcomes, strict=True):
+                rows[i] = _finish_cell(prepared[i], outcome, context, load_share)
+        except Exception as error:
+            if not is_cell_failure(error):
+                raise
+            failed = next((i for i in group if members[i].label in str(error)), group[0])
+            rows[failed] = _record_failure(prepared[failed], error, study)
+            group = [failed]  # lockstep: the others resume from their checkpoints in the next round
+        remaining = [i for i in remaining if i not in rows]
+    return [rows[i] for i in range(len(prepared))]
+
+
+def is_cell_failure(error: BaseException) -> bool:
+    """Whether ``error`` is this cell's own result (recorded, retried by the next run) rather than a fault
+    of the job (disk, memory, preemption, bad inputs), which fails the job so Snakemake reports it."""
+    if isinstance(error, NumericalError):
+        return True
+    return not isinstance(error, OSError | MemoryError | VpbenchError | torch.cuda.OutOfMemoryError)
+
+
+def _record_failure(item: _Prepared, error: BaseException, study: Study) -> dict[str, Any]:
+    """Write the failure record of one cell (every declared file, status ``failed``) and log the cause."""
+    import traceback
+
+    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".strip()
+    print(f"cell {item.cell.label} FAILED: {reason}", flush=True)
+    traceback.print_exception(error)
+    row = {**item.cell.fields(), "status": "failed", "failure_reason": reason,
+           "plan_key": keys.digest(item.plan), "cell_key": item.fingerprint}  # fmt: skip
+    write_failure(item.where.out_dir, row, paths.cell_files(study), {"plan": json.loads(item.plan)})
+    CheckpointStore(item.where.checkpoint_dir).clear()  # a retry starts afresh, not from the failing state
+    return row
 
 
 def _compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, Any]:
@@ -278,6 +305,8 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
         "wall_train_s": outcome.timings["train"],
         "wall_eval_s": outcome.timings["eval"] + (time.perf_counter() - tick),
         "vpbench_version": vpbench.__version__,
+        "status": "ok",
+        "failure_reason": "",
         "plan_key": keys.digest(item.plan),
         "cell_key": item.fingerprint,
     }

@@ -82,6 +82,29 @@ def write_all(out_dir: Path, files: Mapping[str, Any], metrics_frame: Callable[[
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_failure(
+    out_dir: Path, row: Mapping[str, Any], names: tuple[str, ...], record: Mapping[str, Any]
+) -> None:
+    """Write a failed cell's declared files: ``metrics.parquet`` with ``status = failed`` and the reason,
+    ``cell.json`` with the plan, every other file empty. Aggregation lists the cell as failed, and the
+    ``study_status`` rule removes these files at the end of the run so that the next run retries it."""
+    identity = {k: row[k] for k in ("study", "dataset", "model", "variant", "method", "shots", "seed")}
+    empty = pd.DataFrame([identity]).iloc[0:0]
+    files: dict[str, Any] = {}
+    for name in names:
+        if name == "metrics.parquet":
+            continue
+        if name.endswith(".parquet"):
+            files[name] = empty
+        elif name.endswith(".npy"):
+            files[name] = np.zeros(0, dtype=np.float32)
+        elif name.endswith(".pt"):
+            files[name] = {}
+        else:
+            files[name] = {"status": "failed", "cell": identity, **row, **record}
+    write_all(out_dir, files, lambda: pd.DataFrame([dict(row)]))
+
+
 def _remove_dead_staging(out_dir: Path) -> None:
     """Remove staging folders that killed runs of this cell left on this host (their process is gone)."""
     for folder in out_dir.glob(f".staging-{socket.gethostname()}-*"):

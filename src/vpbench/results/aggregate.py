@@ -28,7 +28,7 @@ CELL_FILES: dict[str, str] = {
     "epochs": "epochs.parquet",
     "classes": "classes.parquet",
 }
-MISSING_COLUMNS: tuple[str, ...] = (*IDENTIFIERS, "cell_dir", "file", "reason")
+MISSING_COLUMNS: tuple[str, ...] = (*IDENTIFIERS, "cell_dir", "file", "reason", "rule", "log")
 
 IdentifierKey = tuple[str, str, str, str, str, str, int]
 
@@ -116,10 +116,16 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return _normalise_identifiers(pd.concat(frames, ignore_index=True))
 
 
+def _failed(metrics_row: pd.DataFrame) -> bool:
+    """Whether a cell's metrics say it failed (a failure record, not a result)."""
+    return "status" in metrics_row.columns and str(metrics_row["status"].iloc[0]) == "failed"
+
+
 def collect_cells(cell_dirs: Sequence[str | Path], *, allow_missing: bool = False) -> dict[str, pd.DataFrame]:
     """Read every cell's metrics/epochs/classes into ``cells``, ``epochs``, ``classes`` and ``missing``.
 
-    A missing or unreadable file raises :class:`CellOutputError` naming it, unless ``allow_missing`` is true:
+    A cell whose metrics record a failure is listed in ``missing`` with its reason, never aggregated. A
+    missing or unreadable file raises :class:`CellOutputError` naming it, unless ``allow_missing`` is true:
     then the cell is skipped and listed in ``missing`` (identifiers parsed from its path, file and reason).
     """
     collected: dict[str, list[pd.DataFrame]] = {key: [] for key in CELL_FILES}
@@ -136,6 +142,17 @@ def collect_cells(cell_dirs: Sequence[str | Path], *, allow_missing: bool = Fals
                     "cell_dir": str(cell_dir),
                     "file": err.path.name,
                     "reason": err.reason,
+                }
+            )
+            continue
+        if _failed(frames["cells"]):
+            row = frames["cells"].iloc[0]
+            missing.append(
+                {
+                    **{k: row[k] for k in IDENTIFIERS},
+                    "cell_dir": str(cell_dir),
+                    "file": CELL_FILES["cells"],
+                    "reason": f"failed: {row.get('failure_reason', '')}",
                 }
             )
             continue
@@ -167,7 +184,8 @@ def load_prompt_histories(
                 raise CellOutputError(path, f"unreadable ({type(err).__name__}: {err})") from err
             warnings.warn(f"skipping unreadable prompt history {path}: {err}", stacklevel=2)
             continue
-        histories[tuple(ids[column] for column in IDENTIFIERS)] = history  # type: ignore[assignment]
+        if history.size:  # a failed cell's record is empty
+            histories[tuple(ids[column] for column in IDENTIFIERS)] = history  # type: ignore[assignment]
     return histories
 
 
@@ -259,6 +277,8 @@ def reliability_table(cell_dirs: Sequence[str | Path], num_bins: int = metrics.D
         if not (cell_dir / "test_probs.npy").is_file():
             continue
         probs, labels = load_test_predictions(cell_dir)
+        if probs.ndim != 2 or not len(probs):
+            continue  # a failed cell's empty record
         bins = metrics.reliability_bins(probs, labels, num_bins)
         frame = pd.DataFrame({"bin": np.arange(num_bins), **bins})
         for column, value in parse_cell_dir(cell_dir).items():
@@ -308,9 +328,19 @@ def aggregate_study(
     *,
     allow_missing: bool = False,
     expected_plans: Mapping[tuple, str] | None = None,
+    logs: Mapping[tuple, tuple[str, str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Collect cells (refusing stale ones), add prompt divergence and reliability bins, write the tables."""
+    """Collect cells (refusing stale ones), add prompt divergence and reliability bins, write the tables.
+
+    ``logs`` maps an identifier tuple to the (rule, log path) that trains the cell, so that every failed
+    or missing cell is listed with where to look.
+    """
     frames = collect_cells(cell_dirs, allow_missing=allow_missing)
+    if logs:
+        missing = frames["missing"]
+        where = [logs.get(tuple(row[k] for k in IDENTIFIERS), ("", "")) for _, row in missing.iterrows()]
+        missing["rule"] = [w[0] for w in where]
+        missing["log"] = [w[1] for w in where]
     if expected_plans is not None:
         check_plans(frames["cells"], expected_plans, cell_dirs)
     histories = load_prompt_histories(cell_dirs, allow_missing=allow_missing)

@@ -168,3 +168,18 @@ def dataset_root(study: Study, wildcards: Mapping[str, Any]) -> str:
 def dense_variants(study: Study) -> dict[str, str]:
     """Model → its dense variant."""
     return {name: model.dense_variant for name, model in study.models.items()}
+
+
+def training_logs(study: Study) -> dict[tuple, tuple[str, str]]:
+    """Identifier tuple → (rule, log path) of the job that trains each cell (its pack's, if packed)."""
+    from vpbench.study.grid import IDENTIFIERS
+
+    packed = {cell: pack for pack, members in study.packs.items() for cell in members}
+    result = {}
+    for cell in study.cells:
+        ids = tuple(cell.fields()[k] for k in IDENTIFIERS)
+        if cell in packed:
+            result[ids] = ("train_pack", paths.PACK_LOG.format(**cell.fields()))
+        else:
+            result[ids] = ("train_cell", paths.cell_log(cell))
+    return result

@@ -79,6 +79,32 @@ def _resolve_variants(study: Study) -> Study:
     return replace(study, models=MappingProxyType(models))
 
 
+SHA256_CACHE = ".snakemake/vpbench-sha256.json"
+
+
+def check_checkpoints(study: Study) -> None:
+    """Every declared user checkpoint exists and has the declared sha256 (hashes cached by size/mtime).
+
+    The full check (safe load, architecture, declared compression) runs in the acquisition rule, which
+    has the highest priority, so a wrong file stops the run before any training.
+    """
+    from vpbench.sources.checksums import sha256_file_cached
+
+    for variant in study.all_variants():
+        if variant.checkpoint is None:
+            continue
+        where = f"models.{variant.model}.variants.{variant.name}.checkpoint"
+        path, expected = Path(variant.checkpoint["path"]), str(variant.checkpoint["sha256"]).lower()
+        if not path.is_file():
+            raise ConfigError(f"{where}.path: checkpoint file {path} does not exist")
+        actual = sha256_file_cached(path, SHA256_CACHE)
+        if actual != expected:
+            raise ConfigError(
+                f"{where}.sha256: {path} has sha256 {actual}, not the declared {expected}; the file is not "
+                "the one the study names (or it changed). Nothing was loaded"
+            )
+
+
 def check_dataset_roots(study: Study) -> None:
     """With downloads off, every dataset read from disk must have its root folder already."""
     from vpbench.data import get_dataset
@@ -135,6 +161,7 @@ def load_study(config: MutableMapping[str, Any], schema: Mapping[str, Any] | Non
     validate_config(config, schema)
     study = _resolve_variants(build_study(config))
     _check_names(study)
+    check_checkpoints(study)
     check_dataset_roots(study)
     cells = expand_cells(study)
     check_cells(study, cells)

@@ -120,6 +120,11 @@ def table(study: str, name: str, ext: str = "parquet") -> str:
     return f"{TABLES_DIR.format(study=study)}/{name}.{ext}"
 
 
+def status(study: str) -> str:
+    """The record written when every cell of the run succeeded (the last target of ``all``)."""
+    return f"results/{study}/status.json"
+
+
 def figure(study: str, stem: str) -> str:
     """A figure's SVG (its PNG twin sits beside it)."""
     return f"{FIGURES_DIR.format(study=study)}/{stem}.svg"
