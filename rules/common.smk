@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from vpbench.cluster import hooks as cluster_hooks  # noqa: E402
 from vpbench.errors import VpbenchError  # noqa: E402
 from vpbench.results.figures.render import study_figure_plan  # noqa: E402
 from vpbench.results.tables import study_tables  # noqa: E402
@@ -15,8 +16,28 @@ from vpbench.study.loader import load_study  # noqa: E402
 
 try:
     STUDY = load_study(config)  # plugins, schema (with defaults), registries, cross-field checks
+    # The partition limits a SLURM profile declares once (its limits file, docs/CLUSTER.md), kept out of
+    # the study (no cell's plan or record holds them). None for local runs: nothing is checked.
+    CLUSTER_LIMITS = cluster_hooks.limits_from_config(STUDY.cluster)
 except VpbenchError as error:
     raise WorkflowError(str(error)) from None
+
+
+onstart:
+    # real runs only: refuse array plans that snakemake-executor-plugin-slurm would hang on or sbatch refuse
+    cluster_hooks.check_array_submission(workflow, CLUSTER_LIMITS)
+
+
+def train_cell_inputs(wildcards):
+    """A train_cell job's inputs, once its SLURM request (last retry, group) fits the partition limits."""
+    cluster_hooks.check_job_requests(workflow, CLUSTER_LIMITS, "train_cell", wildcards)
+    return dag.cell_inputs(STUDY, wildcards)
+
+
+def train_pack_inputs(wildcards):
+    """A train_pack job's inputs, once its SLURM request (last retry, group) fits the partition limits."""
+    cluster_hooks.check_job_requests(workflow, CLUSTER_LIMITS, "train_pack", wildcards)
+    return dag.pack_inputs(STUDY, wildcards)
 
 
 wildcard_constraints:

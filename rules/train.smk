@@ -1,6 +1,9 @@
 # Training: one job per cell, or one job per pack (every few-shot cell of one dataset, variant, method and
 # seed), whose job declares every member's files. A change to a cell's plan (its resolved recipe, method,
 # variant, data or metric options) reruns it; a study that only reorders keys reruns nothing.
+# SLURM profiles submit both rules as job arrays, so neither has a `group:` (group jobs are never arrays;
+# profiles/slurm-noarray groups them itself). Their input functions (rules/common.smk) first check the
+# job's SLURM request against the profile's partition limits: `snakemake -n` fails before any submission.
 
 
 if dag.packable_shots(STUDY):
@@ -9,7 +12,7 @@ if dag.packable_shots(STUDY):
 
     rule train_pack:
         input:
-            unpack(lambda wildcards: dag.pack_inputs(STUDY, wildcards)),
+            unpack(train_pack_inputs),
         output:
             **dag.pack_outputs(STUDY),
         params:
@@ -22,8 +25,6 @@ if dag.packable_shots(STUDY):
             paths.PACK_LOG,
         benchmark:
             "logs/benchmarks/train_pack/{study}/{dataset}/{model}/{variant}/{method}/seed{seed}.tsv"
-        group:
-            "cells"
         priority: 1
         threads: 1
         script:
@@ -32,7 +33,7 @@ if dag.packable_shots(STUDY):
 
 rule train_cell:
     input:
-        unpack(lambda wildcards: dag.cell_inputs(STUDY, wildcards)),
+        unpack(train_cell_inputs),
     output:
         **dag.cell_outputs(STUDY),
     params:
@@ -43,8 +44,6 @@ rule train_cell:
         paths.CELL_LOG,
     benchmark:
         "logs/benchmarks/train_cell/{study}/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}.tsv"
-    group:
-        "cells"
     threads: 1
     script:
         "../workflow/scripts/train_cell.py"

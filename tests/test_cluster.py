@@ -3,6 +3,7 @@ repository's profiles on the paper grid, and the grid's training jobs as slices 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ from vpbench.cluster.requests import (
     slurm_request,
 )
 from vpbench.cluster.targets import slice_targets, training_job_counts, training_targets
+from vpbench.engine.keys import plan_json
 from vpbench.errors import ConfigError
+from vpbench.study.loader import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles"
@@ -293,3 +296,21 @@ def test_slices_hold_every_nth_training_job():
     assert [len(packs.intersection(s)) for s in slices] == [6, 5, 5]  # at most ceil(16 / 3) packs
     with pytest.raises(ValueError, match="slice 4/3"):
         slice_targets(targets, 4, 3)
+
+
+def test_the_profile_limits_are_validated_but_never_part_of_the_study():
+    """The `cluster:` section a profile adds is checked by the schema and kept out of the study: no cell's
+    plan (the training rules' params) and no recorded config holds it, so a profile change reruns nothing."""
+    config = yaml.safe_load((ROOT / "tests" / "data" / "studies" / "tiny.yaml").read_text())
+    limits = {"partition": "gpu", "max_runtime": "2-00:00:00", "gpus_per_node": 4}
+    plain, on_cluster = (
+        load_study(copy.deepcopy(config)),
+        load_study({**copy.deepcopy(config), "cluster": limits}),
+    )
+    assert dict(on_cluster.cluster) == limits and not plain.cluster
+    assert "cluster" not in on_cluster.as_config() and on_cluster.as_config() == plain.as_config()
+    assert [plan_json(on_cluster, cell) for cell in on_cluster.cells] == [
+        plan_json(plain, cell) for cell in plain.cells
+    ]
+    with pytest.raises(ConfigError, match=r"cluster: unknown key 'max_time'"):
+        load_study({**copy.deepcopy(config), "cluster": {"max_time": 60}})

@@ -87,6 +87,8 @@ CHANGES = {  # option → (new value, jobs per rule it must plan); every other r
         {"materialize_variant": 1, "train_cell": 1},
     ),
     "datasets.digits": ({"input_size": 12}, {"build_cache": 2, "nshot_split": 1, "train_cell": 2}),
+    # a SLURM profile's partition limits describe where cells run, not what they compute
+    "cluster": ({"partition": "debug", "max_runtime": 60, "gpus_per_node": 2}, {}),
 }
 DOWNSTREAM = {"aggregate", "figures", "tables", "study_status", "all", "model_table", "total"}
 

@@ -4,4 +4,5 @@ import sys
 
 from vpbench.cluster.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the package's modules (e.g. a walk over them) runs nothing
+    sys.exit(main())

@@ -187,6 +187,10 @@ class Study:
     report: Mapping[str, Any]
     plugins: tuple[str, ...]
     config: Mapping[str, Any] = field(repr=False, compare=False)
+    # The SLURM partition limits a cluster profile adds (its `cluster:` file): read by the workflow's
+    # request checks only, never part of a cell's plan or of the recorded config (a profile change reruns
+    # nothing).
+    cluster: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     cells: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # set by load_study
     packs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -223,6 +227,10 @@ class Study:
     def as_config(self) -> dict[str, Any]:
         """The validated config (defaults filled) as a plain dict, e.g. for provenance records."""
         return copy.deepcopy(thaw(self.config))
+
+
+# Config sections that describe where a study runs, not what it computes: kept out of Study.config.
+NOT_THE_STUDY = ("cluster",)
 
 
 def _variant(model: str, entry: Mapping[str, Any], name: str, spec: Mapping[str, Any] | None) -> VariantSpec:
@@ -277,5 +285,6 @@ def build_study(config: Mapping[str, Any]) -> Study:
         method_overrides=_frozen({m: dict(o or {}) for m, o in overrides.items()}),
         report=_frozen(config["report"]),
         plugins=tuple(config["plugins"]),
-        config=_frozen(config),
+        config=_frozen({key: value for key, value in config.items() if key not in NOT_THE_STUDY}),
+        cluster=_frozen(config.get("cluster")),
     )
