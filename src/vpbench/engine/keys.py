@@ -12,6 +12,7 @@ the aggregated tables; aggregation refuses cells whose recorded plan differs fro
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -54,40 +55,81 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def cell_plan(study: Study, cell: Cell) -> dict[str, Any]:
-    """What the study decides about ``cell`` (see the module docstring), as plain data."""
-    from vpbench.data import get_dataset
-    from vpbench.engine.methods import get_method
-    from vpbench.engine.settings import train_settings
-    from vpbench.models import get_model_family
+def _plan(study: Study, cell: Cell) -> dict[str, Any]:
+    """The cell's plan, already normalised: each part that does not depend on the cell's own identifiers
+    is computed once per study and shared (:mod:`vpbench.study.memo`), so callers must not mutate it."""
+    from vpbench.study.memo import memoised
 
-    method = get_method(cell.method)
-    variant = study.variant(cell.model, cell.variant)
-    family = get_model_family(variant.family)
-    size, resize = method.cache_geometry(study, family, cell.dataset)
-    settings = dataclasses.asdict(train_settings(study, cell))
+    settings = memoised(study, ("plan.settings", cell.method, cell.shots), lambda: _settings(study, cell))
     return {
         "cell": {k: v for k, v in cell.fields().items() if k != "study"},
-        "settings": settings,
-        "method": {"class": type(method).__name__, **method.options()},
-        "variant": variant.canonical(),
+        "settings": {**settings, "seed": cell.seed},  # the one setting that depends on the seed
+        "method": memoised(study, ("plan.method", cell.method), lambda: _method(cell.method)),
+        "variant": memoised(
+            study,
+            ("plan.variant", cell.model, cell.variant),
+            lambda: normalise(study.variant(cell.model, cell.variant).canonical()),
+        ),
         "is_dense": study.model(cell.model).is_dense(cell.variant),
-        "dataset": {
+        "dataset": memoised(
+            study,
+            ("plan.dataset", cell.dataset, cell.method, cell.model, cell.variant),
+            lambda: _dataset(study, cell),
+        ),
+        **memoised(study, "plan.study", lambda: _study_wide(study)),
+    }
+
+
+def _settings(study: Study, cell: Cell) -> dict[str, Any]:
+    from vpbench.engine.settings import train_settings
+
+    return normalise(dataclasses.asdict(train_settings(study, cell)))
+
+
+def _method(name: str) -> dict[str, Any]:
+    from vpbench.engine.methods import get_method
+
+    method = get_method(name)
+    return normalise({"class": type(method).__name__, **method.options()})
+
+
+def _dataset(study: Study, cell: Cell) -> dict[str, Any]:
+    from vpbench.data import get_dataset
+    from vpbench.study.dag import cache_geometry
+
+    size, resize = cache_geometry(study, cell)
+    return normalise(
+        {
             "name": cell.dataset,
             "input_size": size,
             "resize": resize,
             "split_mode": study.split_mode,
             "paper_ece_batch": get_dataset(cell.dataset).paper_ece_batch,
-        },
-        "prompt": {"canvas": study.canvas, "patch": study.patch, "label_order": study.label_order},
-        "clip_classnames": study.clip_classnames,
-        "results_version": RESULTS_VERSION,
-    }
+        }
+    )
+
+
+def _study_wide(study: Study) -> dict[str, Any]:
+    return normalise(
+        {
+            "prompt": {"canvas": study.canvas, "patch": study.patch, "label_order": study.label_order},
+            "clip_classnames": study.clip_classnames,
+            "results_version": RESULTS_VERSION,
+        }
+    )
+
+
+def cell_plan(study: Study, cell: Cell) -> dict[str, Any]:
+    """What the study decides about ``cell`` (see the module docstring), as plain normalised data: the
+    resolved training settings, the method and its options, the variant's identity, the dataset geometry
+    and split sampler, the prompt and metric options, :data:`RESULTS_VERSION`."""
+    return copy.deepcopy(_plan(study, cell))
 
 
 def plan_json(study: Study, cell: Cell) -> str:
-    """The cell's plan as canonical JSON (the training rules' ``params``)."""
-    return canonical_json(cell_plan(study, cell))
+    """The cell's plan as canonical JSON (the training rules' ``params``): ``canonical_json(cell_plan)``,
+    from parts normalised once per study instead of once per cell."""
+    return json.dumps(_plan(study, cell), sort_keys=True, separators=(",", ":"))
 
 
 def plan_key(study: Study, cell: Cell) -> str:

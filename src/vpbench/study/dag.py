@@ -13,6 +13,7 @@ from typing import Any
 
 from vpbench.study import paths
 from vpbench.study.grid import Cell, pack_members, packable_methods, packable_shots
+from vpbench.study.memo import memoised
 from vpbench.study.spec import Study
 
 
@@ -52,12 +53,17 @@ def cell_of(study: Study, wildcards: Mapping[str, Any]) -> Cell:
 
 
 def cache_geometry(study: Study, cell: Cell) -> tuple[int, str]:
-    """(input size, resize mode) of the caches ``cell`` reads (its method decides)."""
-    from vpbench.engine.methods import get_method
-    from vpbench.models import get_model_family
+    """(input size, resize mode) of the caches ``cell`` reads: its method decides, once per (method,
+    model, variant, dataset) and study."""
 
-    family = get_model_family(study.variant(cell.model, cell.variant).family)
-    return get_method(cell.method).cache_geometry(study, family, cell.dataset)
+    def compute() -> tuple[int, str]:
+        from vpbench.engine.methods import get_method
+        from vpbench.models import get_model_family
+
+        family = get_model_family(study.variant(cell.model, cell.variant).family)
+        return get_method(cell.method).cache_geometry(study, family, cell.dataset)
+
+    return memoised(study, ("cache_geometry", cell.method, cell.model, cell.variant, cell.dataset), compute)
 
 
 def cell_inputs(study: Study, wildcards: Mapping[str, Any]) -> dict[str, str]:

@@ -54,6 +54,11 @@ class Cell:
         """The identifiers as a dict (the wildcards of its rule)."""
         return dict(self.__dict__)
 
+    def sort_key(self) -> tuple[str, str, str, str, str, str, int]:
+        """The dataclass order as a plain tuple: ``sorted(cells, key=Cell.sort_key)`` equals
+        ``sorted(cells)`` without a Python-level ``__lt__`` per comparison."""
+        return (self.study, self.dataset, self.model, self.variant, self.method, self.shots, self.seed)
+
 
 IDENTIFIERS: tuple[str, ...] = ("study", "dataset", "model", "variant", "method", "shots", "seed")
 
@@ -76,19 +81,35 @@ def matches(cell: Cell, rule: Mapping[str, Any]) -> bool:
     )
 
 
+def _normalised(rule: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """An ``exclude`` entry as (identifier, value as :func:`matches` compares it) pairs."""
+    return tuple((key, str(shots_key(value) if key == "shots" else value)) for key, value in rule.items())
+
+
 def expand_cells(study: Study) -> list[Cell]:
     """Every cell of the study in a stable order: the product of its axes, minus incompatible
-    (model, dataset, method) triples and ``exclude`` matches."""
+    (model, dataset, method) triples and ``exclude`` matches (exactly :func:`matches`; each entry is
+    normalised once and tested per (dataset, model, method) before the inner axes, because the paper's
+    25 entries × 18,759 cells cost seconds when matched cell by cell)."""
+    rules = [_normalised(rule) for rule in study.exclude]
     cells = []
     for dataset, model, method in itertools.product(study.datasets, study.models, study.methods):
         if pairs_with(study, model, dataset, method) is not None:
             continue
+        outer = {"study": study.name, "dataset": dataset, "model": model, "method": method}
+        inner = [  # what is left to match of the entries that match this triple
+            [(key, value) for key, value in rule if key not in outer]
+            for rule in rules
+            if all(outer[key] == value for key, value in rule if key in outer)
+        ]
+        if any(not rest for rest in inner):
+            continue  # an entry excludes every cell of the triple
         variants = study.models[model].variants
         for variant, n, seed in itertools.product(variants, study.shots, study.seeds):
-            cell = Cell(study.name, dataset, model, variant, method, n, seed)
-            if not any(matches(cell, rule) for rule in study.exclude):
-                cells.append(cell)
-    return sorted(cells)
+            values = {"variant": variant, "shots": n, "seed": str(seed)}
+            if not any(all(values[key] == value for key, value in rest) for rest in inner):
+                cells.append(Cell(study.name, dataset, model, variant, method, n, seed))
+    return sorted(cells, key=Cell.sort_key)
 
 
 def packable_shots(study: Study) -> tuple[str, ...]:
@@ -116,7 +137,7 @@ def plan_packs(study: Study, cells: Iterable[Cell]) -> dict[str, list[Cell]]:
     if not shots:
         return {}
     groups: dict[str, list[Cell]] = {}
-    for cell in sorted(cells):
+    for cell in sorted(cells, key=Cell.sort_key):
         if cell.shots in shots and cell.method in methods:
             groups.setdefault(cell.pack_id, []).append(cell)
     for pack, members in groups.items():

@@ -191,6 +191,10 @@ class Study:
     # request checks only, never part of a cell's plan or of the recorded config (a profile change reruns
     # nothing).
     cluster: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Values derived from this (frozen) study, memoised by vpbench.study.memo: planning the paper grid asks
+    # the same questions (a method's options, a variant's identity, cache geometry) ~20,000 times. Not an
+    # init field, so dataclasses.replace() starts a new study with an empty memo.
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     cells: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # set by load_study
     packs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, repr=False, compare=False)
 
