@@ -22,20 +22,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def prepare(workdir: Path, model: str, dataset: str, canvas: int, input_size: int, shots: list[int]) -> None:
-    """Weights, caches, splits (seeds 1-2) and the dense variant in ``workdir`` (no network)."""
+def prepare(
+    workdir: Path,
+    model: str,
+    dataset: str,
+    canvas: int,
+    input_size: int,
+    shots: list[int],
+    seeds: tuple[int, ...] = (1, 2),
+    weights_dir: Path | None = None,
+) -> None:
+    """Weights (from ``weights_dir`` when given: a folder holding the family's pre-staged file), caches,
+    splits (``seeds``) and the dense variant in ``workdir`` (no network)."""
     import numpy as np
 
     from vpbench.compression.variant_store import materialize_variant
     from vpbench.data import build_cache, write_split
     from vpbench.models.acquire import acquire_weights
 
-    weights = acquire_weights(model, workdir / "weights", allow_network=False)
+    weights = acquire_weights(model, weights_dir or workdir / "weights", allow_network=False)
     for split in ("train", "test"):
         build_cache(dataset, split, None, workdir / f"cache-{split}", input_size=input_size, progress=False)
     labels = np.load(workdir / "cache-train" / "labels.npy")
     for n in shots:
-        for seed in (1, 2):
+        for seed in seeds:
             write_split(workdir / f"split-{n}-{seed}.json", dataset, n, seed, labels)
     materialize_variant(
         model=model, variant="dense", spec={"family": model}, weights_path=weights,
@@ -51,7 +61,7 @@ def worker(spec: dict) -> dict:
     from vpbench.engine import training
     from vpbench.engine.cell import CellPaths, run_pack
     from vpbench.study.grid import Cell
-    from vpbench.study.schema import validate_config
+    from vpbench.study.loader import load_study
 
     torch.set_num_threads(spec["threads"])
     imported = time.perf_counter() - STARTED
@@ -76,8 +86,7 @@ def worker(spec: dict) -> dict:
     training.VisualPromptModel.source_forward = timed_forward
     torch.Tensor.backward = timed_backward
     work = Path(spec["workdir"])
-    config = spec["config"]
-    validate_config(config)
+    study = load_study(spec["config"])
     cells = [Cell(**c) for c in spec["cells"]]
     out = Path(spec["out"])
     paths = [
@@ -86,7 +95,7 @@ def worker(spec: dict) -> dict:
     ]
     tick, cpu_tick = time.perf_counter(), time.process_time()
     rows = run_pack(
-        config=config, cells=cells, paths=paths, variant_dir=work / "variant",
+        study=study, cells=cells, paths=paths, variant_dir=work / "variant",
         train_cache=work / "cache-train", test_cache=work / "cache-test", progress=False,
     )  # fmt: skip
     run_seconds, run_cpu = time.perf_counter() - tick, time.process_time() - cpu_tick
@@ -108,11 +117,12 @@ def worker(spec: dict) -> dict:
     }
 
 
-def spawn(spec: dict) -> dict:
-    """Run ``worker(spec)`` in a fresh interpreter; wall time includes interpreter start-up."""
+def spawn(spec: dict, script: str = __file__) -> dict:
+    """Run ``script --worker spec`` (its ``worker(spec)``) in a fresh interpreter; wall time includes
+    interpreter start-up. The worker prints its report as JSON on its last stdout line."""
     tick = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(spec)],
+        [sys.executable, script, "--worker", json.dumps(spec)],
         capture_output=True, text=True, check=True, env={**os.environ, "VPBENCH_PROGRESS": "0"},
     )  # fmt: skip
     report = json.loads(result.stdout.strip().splitlines()[-1])
