@@ -74,11 +74,12 @@ def _load_verified_inputs(variant_dir: Path, train_cache: Path, test_cache: Path
     return net, card, caches[0], caches[1]
 
 
-def lockstep_for(study: Study, device: torch.device) -> bool:
-    """Whether a pack trains in lockstep on ``device``: the study's choice, else the measured default."""
+def lockstep_for(study: Study, device: torch.device | str) -> bool:
+    """Whether a pack trains in lockstep on ``device`` (or a device type, e.g. ``"cuda"``, as the grid's
+    pricing asks): the study's choice, else the measured default."""
     choice = study.packing["lockstep"]
     if choice == "auto":
-        return LOCKSTEP_PAYS.get(device.type, False)
+        return LOCKSTEP_PAYS.get(device if isinstance(device, str) else device.type, False)
     return choice == "always"
 
 
