@@ -233,6 +233,9 @@ def test_method_trains_one_step_and_writes_every_cell_output(name, workspace, tm
 
     epochs = pd.read_parquet(out / "epochs.parquet")
     assert list(epochs["epoch"]) == [0] and epochs["method"].eq(name).all()
+    assert math.isfinite(epochs.loc[0, "train_loss"]) and epochs.loc[0, "prompt_step_l2"] > 0, (
+        f"{name}: the training step did not move the prompt"
+    )
     classes = pd.read_parquet(out / "classes.parquet")
     assert list(classes["class_index"]) == list(range(num_classes))
     assert classes["source_name"].str.len().min() > 0
@@ -248,6 +251,7 @@ def test_method_trains_one_step_and_writes_every_cell_output(name, workspace, tm
         record
     )
     assert record["plan_key"] == metrics.loc[0, "plan_key"] and record["cell"]["method"] == name
+    assert record["settings"]["max_steps"] == 1 and record["settings"]["epochs"] == 1
     assert not (tmp_path / "checkpoint").exists()
 
 
