@@ -66,7 +66,7 @@ class Layout:
 
 @cache
 def reference_state(architecture: str) -> State:
-    """Random weights of a torchvision architecture, built once per test session (seeded)."""
+    """Seeded random weights of a torchvision architecture, built once and shared by its families."""
     torch.manual_seed(0)
     return getattr(models, architecture)(weights=None).state_dict()
 
