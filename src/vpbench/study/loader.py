@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vpbench.errors import ConfigError
+from vpbench.study.checks import check_finite, check_study
 from vpbench.study.grid import Cell, expand_cells, pairs_with, plan_packs
 from vpbench.study.plugins import load_plugins
 from vpbench.study.schema import validate_config
@@ -132,11 +133,13 @@ def load_study(config: MutableMapping[str, Any], schema: Mapping[str, Any] | Non
     """Load plugins, validate ``config`` (filling schema defaults in place) and return the checked study
     with its cells and packs."""
     load_plugins(_plugin_names(config))
+    check_finite(config)
     validate_config(config, schema)
     study = _resolve_variants(build_study(config))
     _check_names(study)
     check_dataset_roots(study)
     cells = expand_cells(study)
+    check_study(study, cells)
     check_cells(study, cells)
     packs = plan_packs(study, cells)
     return replace(
