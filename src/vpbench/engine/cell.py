@@ -210,8 +210,10 @@ def runtime_record(device: torch.device, precision: str) -> dict[str, Any]:
     """What the numbers of a run may depend on beyond its inputs: threads, device, precision, versions."""
     import torchvision
 
+    from vpbench.runtime.numerics import numerics_record
+
     record = {
-        "torch_threads": torch.get_num_threads(),
+        **numerics_record(),  # threads (used and given), CPU kernel family, oneDNN/MKL versions
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
         "precision": precision,
