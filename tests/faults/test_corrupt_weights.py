@@ -64,7 +64,7 @@ def test_weights_corrupted_before_materialising_are_quarantined_too(tmp_path):
     weights_dir = tmp_path / "weights" / "mobilenet_v2"
     weights = _acquired(weights_dir)
     _corrupt(weights)
-    with pytest.raises(ChecksumError, match="moved to .*corrupt-.*rerun the same command"):
+    with pytest.raises(ChecksumError, match=r"moved to .*corrupt-.*rerun the same command"):
         materialize_variant(
             model="mobilenet_v2", variant="dense", spec={"family": "mobilenet_v2"}, weights_path=weights,
             out_dir=tmp_path / "dense", canvas=32,

@@ -232,7 +232,7 @@ class _FillingFile(io.FileIO):
 
     room = 4096
 
-    def write(self, data):  # noqa: D102
+    def write(self, data):
         if self.tell() + len(data) > self.room:
             raise OSError(errno.ENOSPC, "No space left on device")
         return super().write(data)

@@ -65,7 +65,10 @@ REFUSED = {
         study(training__milestones=[0.9, 0.1]),
         ["training.milestones: [0.9, 0.1] must be strictly increasing", "(0, 1]"],
     ),
-    "gamma 1e308": (study(training__gamma=1e308), ["training.gamma: 1e+308 is greater than the maximum of 1"]),
+    "gamma 1e308": (
+        study(training__gamma=1e308),
+        ["training.gamma: 1e+308 is greater than the maximum of 1"],
+    ),
     "milestone 0": (study(training__milestones=[0, 0.5]), ["training.milestones.0", "less than or equal to"]),
     "epochs 1e12": (
         study(training__epochs=1_000_000_000_000),
@@ -108,7 +111,7 @@ REFUSED = {
     ),
     "bad N-shot key in a method override's batch sizes": (
         study(training__method_overrides={"rlm": {"batch_size": {"ten": 8}}}),
-        ["training.method_overrides.rlm.batch_size: key 'ten' is not allowed", 'N-shot (a positive integer']
+        ["training.method_overrides.rlm.batch_size: key 'ten' is not allowed", "N-shot (a positive integer"],
     ),
     "303-character study name": (study(study="x" * 303), ["study: ", "is too long", "at most 64 characters"]),
     "model name with a slash": (
@@ -250,3 +253,16 @@ def test_snakemake_refuses_a_study_that_cannot_run_here_before_any_job(tmp_path)
     assert "this study cannot run here; nothing was started" in output
     assert "weights for model family 'resnet18'" in output
     assert not (tmp_path / "work" / "results").exists() and not (tmp_path / "work" / "resources").exists()
+
+
+def test_python_m_vpbench_study_names_what_snakemake_reports_as_whitespace(tmp_path, capsys):
+    """Snakemake refuses a ``!!python/object`` tag in a --configfile itself, calling it a tab problem,
+    before vpbench sees the file; ``python -m vpbench.study FILE`` names the tag and the line."""
+    from vpbench.study.__main__ import main
+
+    path = tmp_path / "tagged.yaml"
+    path.write_text("study: demo\nseeds: !!python/object/apply:os.system ['true']\n")
+    assert main([str(path), str(ROOT / "config.yaml")]) == 1
+    captured = capsys.readouterr()
+    assert f"{path}, line 2: a Python-object tag (!!python/object/apply:os.system)" in captured.err
+    assert "study 'demo' is valid: 49 cells" in captured.out

@@ -68,3 +68,16 @@ def _tag(error: yaml.constructor.ConstructorError) -> str:
         return problem
     tag = problem[start + len("tag:yaml.org,2002:") :].split("'")[0]
     return f"!!{tag}"
+
+
+def read_study_file_or_stop(path: str | Path) -> dict[str, Any]:
+    """:func:`read_study_file` for a Snakefile: a refusal stops the workflow with just its message. A
+    missing file is left to Snakemake, which names the full path it looked at."""
+    if not Path(path).is_file():
+        return {}
+    try:
+        return read_study_file(path)
+    except ConfigError as error:
+        from snakemake.exceptions import WorkflowError
+
+        raise WorkflowError(str(error)) from None

@@ -41,11 +41,11 @@ def describe(error: ValidationError) -> str:
         rule = error.schema.get("description") or error.message
         return f"{where}: key {error.instance!r} is not allowed; {rule}"
     if error.validator in ("maxLength", "minLength"):
-        limit = "at most" if error.validator == "maxLength" else "at least"
+        longest = error.validator == "maxLength"
         shown = error.instance if len(error.instance) <= 40 else f"{error.instance[:37]}..."
         return (
-            f"{where}: {shown!r} ({len(error.instance)} characters) is too "
-            f"{'long' if limit == 'at most' else 'short'}; allowed: {limit} {error.validator_value} characters"
+            f"{where}: {shown!r} ({len(error.instance)} characters) is too {'long' if longest else 'short'}; "
+            f"allowed: {'at most' if longest else 'at least'} {error.validator_value} characters"
         )
     if error.validator == "additionalProperties":
         unexpected = sorted(set(error.instance) - set(error.schema.get("properties", {})))
