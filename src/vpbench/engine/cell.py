@@ -24,7 +24,7 @@ import torch
 
 import vpbench
 from vpbench import metrics
-from vpbench.compression.variant_store import load_variant_model, variant_sha256
+from vpbench.compression.variant_store import load_variant_model, recover_corrupt_variant, variant_sha256
 from vpbench.data import load_cache, load_split
 from vpbench.engine import keys
 from vpbench.engine.builders import BuildContext
@@ -55,15 +55,13 @@ class CellPaths:
 
 
 def _load_verified_inputs(variant_dir: Path, train_cache: Path, test_cache: Path) -> tuple:
-    """Load the variant and both caches, checksums first. A corrupt one loses its manifest (or card), so
-    the next ``snakemake`` run rebuilds it instead of reusing it, and this cell fails saying so."""
+    """Load the variant and both caches, checksums first. A corrupt one loses its manifest (or card, and
+    a corrupt acquired weights file its acquisition record), so the next ``snakemake`` run rebuilds it
+    instead of reusing it, and this cell fails saying so."""
     try:
         net, card = load_variant_model(variant_dir)
     except ChecksumError as error:
-        (Path(variant_dir) / "card.json").unlink(missing_ok=True)
-        raise ChecksumError(
-            f"{error} The variant's card was removed; rerun to rebuild {variant_dir}."
-        ) from None
+        raise ChecksumError(recover_corrupt_variant(variant_dir, error)) from None
     caches = []
     for cache in (train_cache, test_cache):
         try:
@@ -239,8 +237,10 @@ def runtime_record(device: torch.device, precision: str) -> dict[str, Any]:
     """What the numbers of a run may depend on beyond its inputs: threads, device, precision, versions."""
     import torchvision
 
+    from vpbench.runtime.numerics import numerics_record
+
     record = {
-        "torch_threads": torch.get_num_threads(),
+        **numerics_record(),  # threads (used and given), CPU kernel family, oneDNN/MKL versions
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
         "precision": precision,

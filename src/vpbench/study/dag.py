@@ -160,11 +160,6 @@ def variant_cards(study: Study) -> list[str]:
     return [paths.card(study.name, v.model, v.name) for v in study.all_variants()]
 
 
-def dataset_root(study: Study, wildcards: Mapping[str, Any]) -> str:
-    """Where a dataset's raw files live (params of the acquisition rule)."""
-    return study.dataset_root(wildcards["dataset"])
-
-
 def dense_variants(study: Study) -> dict[str, str]:
     """Model → its dense variant."""
     return {name: model.dense_variant for name, model in study.models.items()}
