@@ -30,6 +30,7 @@ include: "rules/models.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/clip.smk"
+include: "rules/features.smk"
 
 
 rule all:

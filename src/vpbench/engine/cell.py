@@ -28,6 +28,7 @@ from vpbench.compression.variant_store import load_variant_model, recover_corrup
 from vpbench.data import load_cache, load_split
 from vpbench.engine import keys
 from vpbench.engine.builders import BuildContext
+from vpbench.engine.cell_costs import cost_columns
 from vpbench.engine.cell_outputs import class_table, write_all, write_failure
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.methods import get_method
@@ -281,6 +282,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
     scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
     identity = cell.fields()
     runtime = runtime_record(device, outcome.precision)
+    costs, method_outputs = cost_columns(vp, data, settings, outcome)  # trainable params by part, FLOPs
     effective_shots = int(split.effective_shots)
     row = {
         **identity,
@@ -296,7 +298,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
         "batch_size": settings.batch_size,
         "lr": settings.lr,
         "selection": settings.selection,
-        "trainable_params": sum(p.numel() for p in vp.trainable_parameters()),
+        **costs,
         "device": device.type,
         "precision": outcome.precision,
         "torch_threads": runtime["torch_threads"],
@@ -323,6 +325,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
             "delta": {k: v.detach().cpu() for k, v in vp.prompt.state_dict().items()},
             "effective": vp.prompt.effective().detach().cpu(),
             "mapping": vp.head.first_sources().detach().cpu(),
+            "head": {k: v.detach().cpu() for k, v in vp.head.state_dict().items()},
         },
         "cell.json": {
             "cell": identity,
@@ -336,6 +339,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
             "settings": asdict(settings),
             "split": {k: v for k, v in split.record.items() if k != "indices"},
             "runtime": runtime,
+            "method_outputs": method_outputs,
             "config": study.as_config(),
         },
     }
