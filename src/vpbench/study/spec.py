@@ -187,6 +187,9 @@ class Study:
     report: Mapping[str, Any]
     plugins: tuple[str, ...]
     config: Mapping[str, Any] = field(repr=False, compare=False)
+    cpu_threads: int | None = 1  # intra-op threads of CPU jobs; None: the job's thread count
+    shots_above_class_size: str = "cap"  # "cap" (warn, record effective shots) or "refuse"
+    allow_outside_project: bool = False  # paths outside the working directory are allowed
     # The SLURM partition limits a cluster profile adds (its `cluster:` file): read by the workflow's
     # request checks only, never part of a cell's plan or of the recorded config (a profile change reruns
     # nothing).
@@ -291,4 +294,7 @@ def build_study(config: Mapping[str, Any]) -> Study:
         plugins=tuple(config["plugins"]),
         config=_frozen({key: value for key, value in config.items() if key not in NOT_THE_STUDY}),
         cluster=_frozen(config.get("cluster")),
+        cpu_threads=config["cpu_threads"],
+        shots_above_class_size=config["shots_above_class_size"],
+        allow_outside_project=bool(config["paths"]["allow_outside_project"]),
     )
