@@ -183,3 +183,33 @@ def test_a_slice_of_training_targets_plans_only_its_jobs(tmp_path):
     assert result.returncode == 0, output_tail(result.stdout + result.stderr)
     counts = dict(re.findall(r"^(train_cell|train_pack)\s+(\d+)$", result.stdout, flags=re.MULTILINE))
     assert counts == {"train_cell": "10", "train_pack": "6"}
+
+
+def test_cell_targets_above_the_limits_fail_the_dry_run_whichever_rule_could_make_them(tmp_path):
+    """A packed cell's metrics file can be made by train_cell or train_pack: Snakemake drops a candidate rule
+    whose input function raises and tries the other, so the hook must refuse every later job too, not
+    only the first it saw (found on the real test cluster, where the run then submitted everything)."""
+    grid = REPO_ROOT / "tests" / "data" / "studies" / "tiny_grid.yaml"
+    local = REPO_ROOT / "profiles" / "slurm-local"
+    tight = tmp_path / "short.yaml"
+    limits = yaml.safe_load((local / "cluster.yaml").read_text())["cluster"]
+    tight.write_text(yaml.safe_dump({"cluster": {**limits, "max_runtime": 5}}))  # the profile asks 10 min
+    # a packed cell (1-shot) and a cell trained alone (3-shot, above packing.max_shots) of seed 1
+    cells = {cell.shots: cell for cell in load_study_file(grid).cells if cell.seed == 1}
+    targets = [f"{cells[shots].directory}/metrics.parquet" for shots in ("1", "3")]
+    (tmp_path / "work").mkdir()  # an existing working directory, as in a real project
+    result = dry_run(
+        SNAKEFILE,
+        tmp_path / "work",
+        *targets,
+        "--profile",
+        str(local),
+        "--quiet",
+        "rules",
+        "--configfile",
+        str(grid),
+        str(tight),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output_tail(output)
+    assert re.search(r"train_(cell|pack): runtime 10 min > limit 5 min", output), output_tail(output)

@@ -91,6 +91,7 @@ def workflow_group(workflow: Any, rule: str) -> tuple[str | None, int, int | Non
 
 _CHECKED: dict[int, set[Any]] = {}
 _UNIFORM_DONE: dict[int, set[str]] = {}
+_FOUND: dict[int, list[Violation]] = {}
 
 
 def _uniform(workflow: Any, rule: str) -> bool:
@@ -168,14 +169,17 @@ def check_job_requests(
         _warn_unchecked(workflow, rule, wildcards)
         return
     done = _UNIFORM_DONE.setdefault(id(workflow), set())
-    if rule in done:
+    # every violation found so far: an input function that raised may only have ruled out one candidate
+    # rule of an ambiguous target (Snakemake's non-strict DAG evaluation), so every later call raises too
+    violations = _FOUND.setdefault(id(workflow), [])
+    if rule in done and not violations:
         return
     seen = _CHECKED.setdefault(id(workflow), set())
     requests = [] if seen else _other_gpu_requests(workflow, rule)
     requests.append(_planned_request(workflow, rule, wildcards))
     new = [r for r in requests if r not in seen]
     seen.update(new)
-    violations = find_violations(new, limits)
+    violations.extend(find_violations(new, limits))
     if not violations and _uniform(workflow, rule):
         done.add(rule)
     if violations:
