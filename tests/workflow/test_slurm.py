@@ -1,7 +1,7 @@
 """The pipeline on a real SLURM cluster: fake-GPU allocation, a small grid's training jobs submitted as
 SLURM job arrays in one wave (profiles/slurm-local: `slurm-array-jobs: train_cell,train_pack`, at most 2
-tasks per array), a one-cell rerun as one plain job, and the onstart check that refuses an array plan
-the plugin would hang on before anything reaches sbatch.
+tasks per array), a one-cell rerun as one plain job, and the two refusals before anything reaches sbatch:
+a request above the partition limits the profile declares, and an array plan the plugin would hang on.
 
 Kept lean for CI: the upstream steps (downloads, caches, the dense variant) are copied from the local run
 of the tiny study and the N-shot splits are written here with the rule's own function, so that the only
@@ -115,8 +115,9 @@ def task_states(run_id: str) -> dict[str, str]:
     return dict(line.split() for line in done.stdout.splitlines())
 
 
-def snakemake_on_slurm(directory: Path, targets: list[str], *extra: str) -> list[str]:
-    """The command line that builds `targets` of the grid in `directory` through profiles/slurm-local.
+def snakemake_on_slurm(directory: Path, targets: list[str], *extra: str, limits: Path = LIMITS) -> list[str]:
+    """The command line that builds `targets` of the grid in `directory` through profiles/slurm-local,
+    with the partition limits of `limits`.
 
     Only missing or older outputs count as outdated (`--rerun-triggers mtime`): the copied upstream files
     have no Snakemake metadata here, and the code may have been edited since they were made.
@@ -128,7 +129,7 @@ def snakemake_on_slurm(directory: Path, targets: list[str], *extra: str) -> list
         str(PROFILE),
         "--configfile",
         str(TINY_GRID),
-        str(LIMITS),
+        str(limits),
         "--rerun-triggers",
         "mtime",
         *extra,
@@ -244,20 +245,39 @@ def test_rerun_of_one_deleted_cell_submits_exactly_one_job(
             assert f"{other.directory}/" not in jobs[job_id].read_text(), "another cell was retrained"
 
 
-def test_an_array_plan_that_would_hang_is_refused_before_any_sbatch(
-    slurm_cluster: SlurmCluster, tiny_local_run: Path, grid: Study, tmp_path: Path
-) -> None:
-    """--jobs 4 < 6 ready training jobs: plugin 2.8 would submit 4, drop the batch and hang (#473)."""
-    prepare_grid(tiny_local_run, tmp_path, grid)
+def refused_run(directory: Path, tiny_local_run: Path, grid: Study, *extra: str, **limits: Path) -> str:
+    """Run the grid on the test cluster expecting a refusal; its output, after checking nothing reached
+    sbatch."""
+    prepare_grid(tiny_local_run, directory, grid)
     targets = [f"{cell.directory}/metrics.parquet" for cell in grid.cells]
-    command = [sys.executable, "-m", "snakemake", "--directory", str(tmp_path)]
-    command += snakemake_on_slurm(tmp_path, targets, "--jobs", "4")
+    command = [sys.executable, "-m", "snakemake", "--directory", str(directory)]
+    command += snakemake_on_slurm(directory, targets, *extra, **limits)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run(
         command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     output = done.stdout + done.stderr
     assert done.returncode != 0, output_tail(output)
+    assert not (SUBMITTED.search(output) or SUBMITTED_ARRAY.search(output)), "nothing may reach sbatch"
+    return output
+
+
+def test_a_request_above_the_partition_limits_is_refused_before_any_sbatch(
+    slurm_cluster: SlurmCluster, tiny_local_run: Path, grid: Study, tmp_path: Path
+) -> None:
+    """The profile asks 10 min and 1500 MB x attempt per training task; a partition of 5 min refuses."""
+    short = tmp_path / "short.yaml"
+    limits = yaml.safe_load(LIMITS.read_text())
+    short.write_text(yaml.safe_dump({"cluster": {**limits["cluster"], "max_runtime": 5}}))
+    output = refused_run(tmp_path / "work", tiny_local_run, grid, limits=short)
+    assert "SLURM request would exceed the partition limits on partition debug" in output, output_tail(output)
+    assert re.search(r"train_(cell|pack): runtime 10 min > limit 5 min", output), output_tail(output)
+
+
+def test_an_array_plan_that_would_hang_is_refused_before_any_sbatch(
+    slurm_cluster: SlurmCluster, tiny_local_run: Path, grid: Study, tmp_path: Path
+) -> None:
+    """--jobs 4 < 6 ready training jobs: plugin 2.8 would submit 4, drop the batch and hang (#473)."""
+    output = refused_run(tmp_path, tiny_local_run, grid, "--jobs", "4")
     assert "SLURM array submission (--slurm-array-jobs) would fail or hang" in output, output_tail(output)
     assert "ready jobs: count vs --jobs 6 > limit 4" in output
-    assert not (SUBMITTED.search(output) or SUBMITTED_ARRAY.search(output)), "nothing may reach sbatch"
