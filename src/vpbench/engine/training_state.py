@@ -51,9 +51,10 @@ def group_schedules(schedule: Schedule, groups: list[dict], settings: TrainSetti
 
 
 def effective_prompt(model: VisualPromptModel) -> torch.Tensor:
-    """The prompt as it acts on pixels, detached on the CPU."""
+    """The prompt as it acts on pixels: a detached CPU copy, never a view of a live parameter (a prompt
+    whose ``effective()`` is the parameter itself, like SMM's δ, would otherwise change under it)."""
     with torch.no_grad():
-        return model.prompt.effective().detach().float().cpu()
+        return model.prompt.effective().detach().float().cpu().clone()
 
 
 def _fresh_running(lr: float) -> dict[str, Any]:
