@@ -30,7 +30,6 @@ def dense_variants(cells_df: pd.DataFrame) -> dict[tuple[str, str], str]:
     return result
 
 
-
 def select(frame: pd.DataFrame, **identifiers: object) -> pd.DataFrame:
     """Rows whose identifier columns equal the given values (``shots`` compared as text), e.g.
     ``select(classes, model="resnet50", dataset="dtd", method="ilm", shots=10)``."""

@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 
 from vpbench.compression import sample_photos, sanity_top5_agreement
-from vpbench.models import get_model_family
 from vpbench.compression.variant_store import load_variant_model
+from vpbench.models import get_model_family
 
 
 def _bits(card: Mapping[str, Any]) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vpbench.runtime import atomic_io
 from vpbench.results.aggregate import cell_path
+from vpbench.runtime import atomic_io
 
 STUDY = "synth"
 EPOCHS = 4

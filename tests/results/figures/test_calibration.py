@@ -102,7 +102,9 @@ def test_reliability_inputs_read_dense_and_most_compressed_from_the_table(study)
     ]
     tables = []
     for variant, value in (("dense", 0.7), ("gmp90", 0.4)):
-        ids = row.loc[row.variant == variant].iloc[0][["study", "dataset", "model", "variant", "method", "shots", "seed"]]
+        ids = row.loc[row.variant == variant].iloc[0][
+            ["study", "dataset", "model", "variant", "method", "shots", "seed"]
+        ]
         probs = np.tile([value, (1 - value) / 2, (1 - value) / 2], (5, 1))
         bins = reliability_bins(probs, np.zeros(5, dtype=np.int64))
         tables.append(bins.assign(bin=range(len(bins)), **ids.to_dict()))
