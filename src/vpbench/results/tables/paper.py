@@ -1,173 +1,47 @@
-"""Report tables (paper Tables 1–5, a per-study accuracy table, the published comparison) as HTML/CSV/LaTeX.
+"""The paper's tables recomputed from any study's cells (Tables 1–5) and the published comparison.
 
-Every builder returns a display DataFrame (strings, "—" for gaps) and, given ``out_stem``, writes
-``{out_stem}.html``, ``.csv`` and ``.tex`` atomically.
+Nothing here names a model, variant or dataset: Table 2 is every CLIP-kind model's variants, Tables 3–4 the
+variants that reprogram a non-image task, Table 1 every compression technique in the study (rows in the
+technique registry's order, its label and structure), each labelled through the registries.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from vpbench.runtime import atomic_io
-from vpbench.results.frames import (dense_deltas, ordered_shots, summarise, variant_table)
 from vpbench.errors import ConfigError
 from vpbench.results.figures.labels import (
-    COMPRESSION_TYPES,
-    compression_label,
     dataset_label,
     method_label,
     method_sort_key,
     model_label,
+    technique_label,
+    technique_sort_key,
+    technique_structure,
 )
+from vpbench.results.frames import ordered_shots, variant_table
+from vpbench.results.plan import cells_as_plan
 from vpbench.results.published import compare_to_published
+from vpbench.results.tables.output import GAP, finish, mean_std_text, summary_lookup
 
-GAP = "—"
-TABLE1_ORDER = ("gmp", "lt", "acdc", "rigl", "upop", "vvtq", "magnitude", "semi_structured", "fake_quant")
-TABLE2_MODEL = "clip_vit_l14"
-TABLE2_VARIANTS: tuple[tuple[str, str], ...] = (("dense", "Dense"), ("upop2x", "2×"), ("upop4x", "4×"))
-TABLE2_METHODS: tuple[tuple[str, str], ...] = (("bahng_vp", "VP"), ("ilm_tp_vp", "ILM-VP"))
-TABLE2_DATASETS = ("cifar10", "caltech101", "oxford_pets", "svhn", "gtsrb", "dtd", "eurosat")
-CROSS_MODAL_TASKS = ("yelp_polarity", "imdb", "ag_news", "dbpedia_14", "splice")
-# (column group, column header, model, variant)
-TABLE3_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
-    ("Dense", "ResNet-34", "resnet34", "dense"),
-    ("Dense", "ResNet-50", "resnet50", "dense"),
-    ("Sparse", "ResNet-34", "resnet34", "gmp"),
-    ("Sparse", "ResNet-50", "resnet50", "acdc90"),
-    ("Quantized", "DeiT 32-bit", "deit_tiny", "dense"),
-    ("Quantized", "DeiT 3-bit", "deit_tiny", "w3a3"),
-)
-TABLE4_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
-    ("Quantized", "DeiT 32-bit", "deit_tiny", "dense"),
-    ("Quantized", "DeiT 4-bit", "deit_tiny", "w4a4"),
-    ("Quantized", "DeiT 3-bit", "deit_tiny", "w3a3"),
-    ("Quantized", "DeiT 2-bit", "deit_tiny", "w2a2"),
-)
-HTML_STYLES: list[dict[str, Any]] = [
-    {"selector": "", "props": "border-collapse: collapse; font-family: sans-serif; font-size: 0.85em;"},
-    {"selector": "caption", "props": "caption-side: top; text-align: left; padding: 0.4em 0; color: #333;"},
-    {"selector": "th", "props": "background: #f0f3f7; padding: 0.3em 0.6em; border-bottom: 1px solid #bbb;"},
-    {"selector": "td", "props": "padding: 0.25em 0.6em; text-align: right; white-space: nowrap;"},
-    {"selector": "tbody tr:nth-child(even)", "props": "background: #fafafa;"},
-]
-LATEX_REPLACEMENTS = {
-    "±": r"$\pm$",
-    "↓": r"$\downarrow$",
-    "↑": r"$\uparrow$",
-    "—": "--",
-    "×": r"$\times$",
-    "Δ": r"$\Delta$",
-    "≤": r"$\leq$",
-    "→": r"$\rightarrow$",
-    "−": "-",
-}
+KIND_GROUPS = {"dense": "Dense", "sparse": "Sparse", "structured": "Structured", "quantized": "Quantized"}
 
 
-# --------------------------------------------------------------------------------------------- output
+def _paired_accuracy(cells: pd.DataFrame, comparisons: pd.DataFrame | None) -> pd.DataFrame:
+    """Across-seed paired accuracy comparisons (the stats rule's, else computed here)."""
+    from vpbench.results.stats import compare_to_dense
 
-
-def write_table(table: pd.DataFrame, out_stem: str | Path, *, caption: str) -> dict[str, Path]:
-    """Write ``table`` as pretty HTML (with caption), CSV and LaTeX next to ``out_stem``; return the paths."""
-    stem = Path(out_stem)
-    paths = {fmt: stem.with_name(f"{stem.name}.{fmt}") for fmt in ("html", "csv", "tex")}
-    styler = (
-        table.style.format(escape="html")
-        .format_index(escape="html", axis=0)
-        .format_index(escape="html", axis=1)
-        .set_caption(html.escape(caption))
-        .set_table_styles(HTML_STYLES)
-    )
-    atomic_io.write_text(paths["html"], styler.to_html())
-    atomic_io.write_text(paths["csv"], table.to_csv())
-    latex = table.to_latex(
-        escape=True, caption=_latex_escape(caption), multicolumn=True, multirow=True, multicolumn_format="c"
-    )
-    for symbol, replacement in LATEX_REPLACEMENTS.items():
-        latex = latex.replace(symbol, replacement)
-    atomic_io.write_text(paths["tex"], latex)
-    return paths
-
-
-def _latex_escape(text: str) -> str:
-    """Escape LaTeX specials in free text (captions are not escaped by ``to_latex``)."""
-    for char in ("\\", "&", "%", "$", "#", "_", "{", "}"):
-        text = text.replace(char, "\\" + char)
-    return text
-
-
-def _finish(table: pd.DataFrame, caption: str, out_stem: str | Path | None) -> pd.DataFrame:
-    """Fill gaps with "—", attach the caption, write when asked."""
-    table = table.astype(object).where(table.notna(), GAP)
-    table.attrs["caption"] = caption
-    if out_stem is not None:
-        write_table(table, out_stem, caption=caption)
-    return table
-
-
-def mean_std_text(mean: float, std: float, *, scale: float = 100.0, digits: int = 2) -> str:
-    """``"91.01 ± 1.21"`` (std only with ≥ 2 seeds), or "—" for a missing mean."""
-    if mean is None or pd.isna(mean):
-        return GAP
-    text = f"{mean * scale:.{digits}f}"
-    if std is not None and not pd.isna(std):
-        text += f" ± {std * scale:.{digits}f}"
-    return text
-
-
-def _summary_lookup(
-    cells: pd.DataFrame, keys: Sequence[str], metric: str = "accuracy"
-) -> dict[tuple, pd.Series]:
-    """``key tuple → summary row`` of :func:`summarise` for quick cell lookup."""
-    summary = summarise(cells, list(keys), metric)
-    return {tuple(row[k] for k in keys): row for _, row in summary.iterrows()}
-
-
-# --------------------------------------------------------------------------------------------- tables
-
-
-def accuracy_table(
-    cells: pd.DataFrame, *, metric: str = "accuracy", out_stem: str | Path | None = None, digits: int = 2
-) -> pd.DataFrame:
-    """Rows model / compression / method, columns dataset × N-shot, cells mean ± std over seeds (%)."""
-    lookup = _summary_lookup(cells, ["model", "variant", "method", "dataset", "shots"], metric)
-    info = variant_table(cells)
-    datasets = sorted(cells["dataset"].unique())
-    columns = [
-        (dataset_label(d), s)
-        for d in datasets
-        for s in ordered_shots(cells.loc[cells["dataset"] == d, "shots"])
-    ]
-    keys = [(d, s) for d in datasets for s in ordered_shots(cells.loc[cells["dataset"] == d, "shots"])]
-    rows, index = [], []
-    for model_row in info.itertuples(index=False):
-        methods = sorted(
-            cells.loc[
-                (cells["model"] == model_row.model) & (cells["variant"] == model_row.variant), "method"
-            ].unique(),
-            key=method_sort_key,
-        )
-        for method in methods:
-            entries = []
-            for dataset, shots in keys:
-                row = lookup.get((model_row.model, model_row.variant, method, dataset, shots))
-                entries.append(GAP if row is None else mean_std_text(row["mean"], row["std"], digits=digits))
-            rows.append(entries)
-            index.append((model_label(model_row.model), model_row.compression_label, method_label(method)))
-    table = pd.DataFrame(
-        rows,
-        index=pd.MultiIndex.from_tuples(index, names=["Model", "Compression", "Method"]) if index else None,
-        columns=pd.MultiIndex.from_tuples(columns, names=["Dataset", "N-shot"]) if columns else None,
-    )
-    caption = (
-        f"Test {metric} [%] after visual prompting, mean ± sample std over seeds (std omitted for a single "
-        "seed); — marks configurations without a finished cell."
-    )
-    return _finish(table, caption, out_stem)
+    if comparisons is not None and len(comparisons) and "test" in comparisons.columns:
+        rows = comparisons.loc[(comparisons["metric"] == "accuracy") & (comparisons["test"] == "paired_t")]
+        if len(rows):
+            return rows
+    if cells.empty:
+        return compare_to_dense(cells, test="paired_t")
+    return compare_to_dense(cells, metric="accuracy", test="paired_t")
 
 
 def table1_compression_summary(
@@ -175,127 +49,185 @@ def table1_compression_summary(
     *,
     low_pp: float = 5.0,
     high_pp: float = 15.0,
-    metric: str = "accuracy",
+    comparisons: pd.DataFrame | None = None,
     out_stem: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Paper Table 1: per compression method, its type, models, and the performance drop classified from data.
+    """Paper Table 1: per compression technique, its type, models, and the accuracy drop classified.
 
-    Drop = mean over (model, variant, dataset, method, N-shot) of dense − compressed seed means, in pp:
-    Low if < ``low_pp``, Moderate if < ``high_pp``, else High.
+    Drop = mean over paired comparisons (same model, dataset, method, N-shot and seed) of the dense −
+    compressed accuracy, in pp: Low if < ``low_pp``, Moderate if < ``high_pp``, else High; beside the
+    level the paper gives the technique, where it gives one.
     """
+    from vpbench.results.claims import PAPER_TABLE1
+
     if not 0 <= low_pp <= high_pp:
         raise ConfigError(
             f"Table 1 thresholds need 0 ≤ low_pp ≤ high_pp, got low_pp={low_pp}, high_pp={high_pp}"
         )
     rule = f"Low < {low_pp:g} pp ≤ Moderate < {high_pp:g} pp ≤ High"
-    deltas = dense_deltas(cells, metric)
-    info = variant_table(cells)[["model", "variant", "compression"]]
-    deltas = deltas.merge(info, on=["model", "variant"], how="left")
-    order = list(TABLE1_ORDER)
+    paired = _paired_accuracy(cells, comparisons)
+    info = variant_table(cells)[["model", "variant", "compression"]] if len(cells) else None
     rows = []
-    for compression, group in sorted(
-        deltas.groupby("compression"),
-        key=lambda g: (order.index(g[0]) if g[0] in order else len(order), g[0]),
-    ):
-        mean_pp = float(group["delta"].mean() * 100)
-        level = "Low" if mean_pp < low_pp else "Moderate" if mean_pp < high_pp else "High"
-        rows.append(
-            {
-                "Compression": compression_label(compression),
-                "Type": COMPRESSION_TYPES.get(compression, GAP),
-                "Models": ", ".join(model_label(m) for m in sorted(group["model"].unique())),
-                "Mean Δ accuracy [pp]": f"{mean_pp:.2f}",
-                "Comparisons": len(group),
-                f"Performance drop ({rule})": level,
-            }
-        )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "Compression",
-            "Type",
-            "Models",
-            "Mean Δ accuracy [pp]",
-            "Comparisons",
-            f"Performance drop ({rule})",
-        ],
-    )
+    if info is not None and len(paired):
+        paired = paired.merge(info, on=["model", "variant"], how="left").dropna(subset=["delta"])
+        for compression in sorted(set(paired["compression"].astype(str)), key=technique_sort_key):
+            group = paired.loc[paired["compression"] == compression]
+            mean_pp = float(group["delta"].mean() * 100)
+            level = "Low" if mean_pp < low_pp else "Moderate" if mean_pp < high_pp else "High"
+            rows.append(
+                {
+                    "Compression": technique_label(compression),
+                    "Type": technique_structure(compression) or GAP,
+                    "Models": ", ".join(sorted({model_label(m, cells) for m in group["model"]})),
+                    "Mean Δ accuracy [pp]": f"{mean_pp:.2f}",
+                    "Comparisons": len(group),
+                    f"Performance drop ({rule})": level,
+                    "Paper": PAPER_TABLE1.get(compression, GAP),
+                }
+            )
+    columns = ["Compression", "Type", "Models", "Mean Δ accuracy [pp]", "Comparisons",
+               f"Performance drop ({rule})", "Paper"]  # fmt: skip
+    table = pd.DataFrame(rows, columns=columns)
     caption = (
-        f"Summary by compression method: mean over all dense/compressed pairs (same model, dataset, method, "
-        f"N-shot) of dense minus compressed mean {metric} in percentage points, classified as {rule}."
+        "Summary by compression technique: mean over all dense/compressed comparisons (same model, dataset, "
+        "method and N-shot, paired by seed: the same N-shot subset) of the dense minus compressed accuracy "
+        f"in percentage points, classified as {rule}; 'Paper' is the level of the paper's Table 1. The "
+        "claims table tests these levels with intervals."
     )
-    return _finish(table.set_index("Compression"), caption, out_stem)
+    return finish(table.set_index("Compression"), caption, out_stem)
+
+
+def _budget(rows: pd.DataFrame) -> str | None:
+    """Full data when the rows have it, else their largest N-shot."""
+    shots = ordered_shots(rows["shots"]) if len(rows) else []
+    return shots[-1] if shots else None
 
 
 def table2_clip(
-    cells: pd.DataFrame,
-    *,
-    model: str = TABLE2_MODEL,
-    variants: Sequence[tuple[str, str]] = TABLE2_VARIANTS,
-    methods: Sequence[tuple[str, str]] = TABLE2_METHODS,
-    datasets: Sequence[str] = TABLE2_DATASETS,
-    shots: str = "full",
-    out_stem: str | Path | None = None,
+    cells: pd.DataFrame, *, models: Sequence[str] | None = None, out_stem: str | Path | None = None
 ) -> pd.DataFrame:
-    """Paper Table 2: CLIP dense/2×/4× accuracy per dataset for VP and ILM-VP, with drops from dense."""
-    rows_cells = cells.loc[(cells["model"] == model) & (cells["shots"] == shots)]
-    lookup = _summary_lookup(rows_cells, ["dataset", "method", "variant"])
-    rows, index = [], []
-    for dataset in datasets:
-        for method, method_header in methods:
-            dense = lookup.get((dataset, method, variants[0][0]))
-            entries = []
-            for variant, _ in variants:
-                row = lookup.get((dataset, method, variant))
-                text = GAP if row is None else mean_std_text(row["mean"], row["std"]) + " %"
-                if row is not None and dense is not None and variant != variants[0][0]:
-                    drop = (dense["mean"] - row["mean"]) * 100
-                    text += f" ({abs(drop):.2f} {'↓' if drop >= 0 else '↑'})"
-                entries.append(text)
-            rows.append(entries)
-            index.append((dataset_label(dataset), method_header))
+    """Paper Table 2: every CLIP-kind model's variants (columns, dense first) per dataset and method, at
+    full data (else the largest N), accuracy mean ± std over seeds with the drop from dense."""
+    plan = cells_as_plan(cells)
+    clip_models = (
+        sorted(set(plan.loc[plan["model_kind"] == "clip", "model"])) if models is None else list(models)
+    )
+    rows, index, headers = [], [], []
+    for model in clip_models:
+        model_cells = cells.loc[cells["model"] == model]
+        info = variant_table(model_cells)
+        labels = dict(zip(info["variant"], info["compression_label"].astype(str), strict=True))
+        headers += [labels[v] for v in info["variant"] if labels[v] not in headers]
+    for model in clip_models:
+        model_cells = cells.loc[cells["model"] == model]
+        info = variant_table(model_cells)
+        dense = next(iter(info.loc[info["is_dense"], "variant"]), None)
+        labels = dict(zip(info["variant"], info["compression_label"].astype(str), strict=True))
+        for dataset in sorted(set(model_cells["dataset"])):
+            data_cells = model_cells.loc[model_cells["dataset"] == dataset]
+            shots = _budget(data_cells)
+            lookup = summary_lookup(data_cells.loc[data_cells["shots"] == shots], ["method", "variant"])
+            for method in sorted(set(data_cells["method"]), key=method_sort_key):
+                entries = dict.fromkeys(headers, GAP)
+                base = lookup.get((method, dense))
+                for variant in info["variant"]:
+                    row = lookup.get((method, variant))
+                    if row is None:
+                        continue
+                    text = mean_std_text(row["mean"], row["std"]) + " %"
+                    if base is not None and variant != dense:
+                        drop = (base["mean"] - row["mean"]) * 100
+                        text += f" ({abs(drop):.2f} {'↓' if drop >= 0 else '↑'})"
+                    entries[labels[variant]] = text
+                rows.append([entries[h] for h in headers])
+                index.append(
+                    (
+                        model_label(model, cells),
+                        f"{dataset_label(dataset)} (N = {shots})",
+                        method_label(method),
+                    )
+                )
     table = pd.DataFrame(
         rows,
-        index=pd.MultiIndex.from_tuples(index, names=["Dataset", "Method"]),
-        columns=[header for _, header in variants],
+        index=pd.MultiIndex.from_tuples(index, names=["Model", "Dataset", "Method"]) if index else None,
+        columns=headers or None,
     )
     caption = (
-        f"Visual prompting on {model_label(model)} and its compressed variants (N-shot = {shots}): test "
-        "accuracy, mean ± std over seeds, with the drop from dense in parentheses (↓ worse, ↑ better)."
+        "Visual prompting on CLIP models and their compressed variants, at full data (else the dataset's "
+        "largest N-shot, given per row): test accuracy, mean ± std over seeds, with the drop from dense in "
+        "parentheses (↓ worse, ↑ better). Cf. paper Table 2."
     )
-    return _finish(table, caption, out_stem)
+    return finish(table, caption, out_stem)
+
+
+def _cross_modal_columns(cells: pd.DataFrame, kinds: Sequence[str] | None) -> list[tuple[str, str, str, str]]:
+    """(group, header, model, variant) of every variant with non-image cells, grouped by compression kind."""
+    plan = cells_as_plan(cells)
+    text_cells = cells.loc[(plan["modality"] != "image").to_numpy()]
+    columns = []
+    kind_of = dict(
+        zip(zip(plan["model"], plan["variant"], strict=True), plan["compression_kind"], strict=True)
+    )
+    for model in sorted(set(text_cells["model"])):
+        info = variant_table(text_cells.loc[text_cells["model"] == model])
+        for variant, label, dense in info[["variant", "compression_label", "is_dense"]].itertuples(
+            index=False
+        ):
+            kind = "dense" if dense else str(kind_of.get((model, variant), "sparse"))
+            if kinds is None or kind in kinds:
+                columns.append(
+                    (KIND_GROUPS.get(kind, kind), f"{model_label(model, cells)} {label}", model, variant)
+                )
+    order = list(KIND_GROUPS.values())
+    return sorted(columns, key=lambda c: order.index(c[0]) if c[0] in order else len(order))
 
 
 def table_cross_modal(
     cells: pd.DataFrame,
     *,
-    columns: Sequence[tuple[str, str, str, str]] = TABLE3_COLUMNS,
-    tasks: Sequence[str] = CROSS_MODAL_TASKS,
-    method: str = "cmr",
-    shots: str = "full",
+    columns: Sequence[tuple[str, str, str, str]] | None = None,
+    kinds: Sequence[str] | None = None,
     out_stem: str | Path | None = None,
+    caption_lead: str = "Cross-modal reprogramming",
 ) -> pd.DataFrame:
-    """Paper Tables 3–4: cross-modal reprogramming accuracy (mean ± std, %) per task × model/variant."""
-    lookup = _summary_lookup(
-        cells.loc[(cells["method"] == method) & (cells["shots"] == shots)], ["dataset", "model", "variant"]
-    )
-    rows = []
-    for task in tasks:
+    """Paper Tables 3–4: accuracy (mean ± std over seeds, %) per non-image task (rows, at full data, else
+    its largest N) and (compression kind, model · variant) column; ``kinds`` keeps only those kinds."""
+    plan = cells_as_plan(cells)
+    text_cells = cells.loc[(plan["modality"] != "image").to_numpy()]
+    columns = list(columns) if columns is not None else _cross_modal_columns(cells, kinds)
+    rows, index = [], []
+    for task in sorted(set(text_cells["dataset"])):
+        task_cells = text_cells.loc[text_cells["dataset"] == task]
+        shots = _budget(task_cells)
+        lookup = summary_lookup(task_cells.loc[task_cells["shots"] == shots], ["model", "variant"])
         entries = []
         for _, _, model, variant in columns:
-            row = lookup.get((task, model, variant))
+            row = lookup.get((model, variant))
             entries.append(GAP if row is None else mean_std_text(row["mean"], row["std"]))
         rows.append(entries)
+        index.append(f"{dataset_label(task)} (N = {shots})")
     table = pd.DataFrame(
         rows,
-        index=pd.Index([dataset_label(t) for t in tasks], name="Task"),
-        columns=pd.MultiIndex.from_tuples([(g, h) for g, h, _, _ in columns]),
+        index=pd.Index(index, name="Task"),
+        columns=pd.MultiIndex.from_tuples([(g, h) for g, h, _, _ in columns]) if columns else None,
     )
+    methods = ", ".join(method_label(m) for m in sorted(set(text_cells["method"]), key=method_sort_key))
     caption = (
-        "Cross-modal reprogramming accuracy [%] of vision models on text/DNA classification tasks, mean ± "
-        "std over seeds; — marks configurations without a finished cell."
+        f"{caption_lead} accuracy [%] of vision models on non-image classification tasks ({methods or 'no '} "
+        "cells), mean ± std over seeds at full data (else the task's largest N-shot); columns grouped by "
+        "compression kind; — marks configurations without a finished cell."
     )
-    return _finish(table, caption, out_stem)
+    return finish(table, caption, out_stem)
+
+
+def table4_quantized_cross_modal(cells: pd.DataFrame, *, out_stem: str | Path | None = None) -> pd.DataFrame:
+    """Paper Table 4: the cross-modal accuracy of each model's dense and quantized variants (bit sweep)."""
+    return table_cross_modal(
+        cells,
+        kinds=("dense", "quantized"),
+        out_stem=out_stem,
+        caption_lead="Quantized cross-modal reprogramming",
+    )
 
 
 def _lookup_key(config: Mapping[str, Any], path: Sequence[str]) -> Any:
@@ -330,14 +262,14 @@ def table5_batch_sizes(
         shots = ordered_shots(_lookup_key(config, shots_key))
         per_shot = dict.fromkeys(shots, batch_sizes)
     data = {"Batch size (config)": [per_shot.get(s) for s in shots]}
-    if cells is not None:
+    if cells is not None and "batch_size" in cells.columns:
         used = cells.groupby("shots")["batch_size"].agg(
             lambda v: ", ".join(str(int(x)) for x in sorted(set(v)))
         )
         data["Batch size (runs)"] = [used.get(s) for s in shots]
     table = pd.DataFrame(data, index=pd.Index(["Full" if s == "full" else s for s in shots], name="N-shot")).T
     caption = "Training batch size per N-shot configuration (the paper's Table 5 is 8/8/16/32/32/64/128/128)."
-    return _finish(table, caption, out_stem)
+    return finish(table, caption, out_stem)
 
 
 def published_comparison_table(
@@ -349,7 +281,7 @@ def published_comparison_table(
         {
             "Table": comparison["table"],
             "Dataset/task": comparison["dataset_or_task"].map(dataset_label),
-            "Model": comparison["model"].map(model_label),
+            "Model": [model_label(m, cells) for m in comparison["model"]],
             "Variant": comparison["variant"],
             "Method": comparison["method"].map(method_label),
             "Published [%]": [
@@ -371,39 +303,4 @@ def published_comparison_table(
         "Reproduced versus published accuracy. A run agrees ('within') when |run mean − published| ≤ "
         "max(published std, t(0.975, n−1) · run std over seeds); 'spread unknown' when neither spread exists."
     )
-    return _finish(table.set_index(["Table", "Dataset/task"]), caption, out_stem)
-
-
-def study_tables(study: Any) -> list[str]:
-    """The tables a study produces, planned from what its cells are (never from a model's or method's name):
-    Table 2 when a cell adapts a CLIP model, Tables 3–4 when a cell reprograms a non-image task."""
-    from vpbench.data import get_dataset
-    from vpbench.models import get_model_family
-
-    kinds = {get_model_family(study.model(cell.model).family).kind for cell in study.cells}
-    modalities = {get_dataset(cell.dataset).modality for cell in study.cells}
-    names = ["accuracy", "table1", "table5", "published_comparison"]
-    if "clip" in kinds:
-        names.append("table2")
-    if modalities - {"image"}:
-        names += ["table3", "table4"]
-    return names
-
-
-def write_study_tables(
-    cells: pd.DataFrame, config: Mapping[str, Any], out_dir: str | Path, names: Sequence[str]
-) -> dict[str, pd.DataFrame]:
-    """Write the planned tables into ``out_dir`` (HTML/CSV/LaTeX each); return them by name."""
-    out_dir = Path(out_dir)
-    builders = {
-        "accuracy": lambda: accuracy_table(cells, out_stem=out_dir / "accuracy"),
-        "table1": lambda: table1_compression_summary(cells, out_stem=out_dir / "table1"),
-        "table5": lambda: table5_batch_sizes(config, cells=cells, out_stem=out_dir / "table5"),
-        "published_comparison": lambda: published_comparison_table(
-            cells, out_stem=out_dir / "published_comparison"
-        ),
-        "table2": lambda: table2_clip(cells, out_stem=out_dir / "table2"),
-        "table3": lambda: table_cross_modal(cells, out_stem=out_dir / "table3"),
-        "table4": lambda: table_cross_modal(cells, columns=TABLE4_COLUMNS, out_stem=out_dir / "table4"),
-    }
-    return {name: builders[name]() for name in names}
+    return finish(table.set_index(["Table", "Dataset/task"]), caption, out_stem)
