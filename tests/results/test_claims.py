@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from vpbench.compression.techniques import TECHNIQUES
-
 from vpbench.results import claims
 
 FAKE_IMAGENET = [f"imagenet class {i}" for i in range(1000)]
