@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from vpbench import metrics
-from vpbench.results.figures.calibration import (
+from vpbench.results.figures.calibration import plot_metric_vs_compression
+from vpbench.results.figures.reliability import (
     expected_calibration_error,
-    plot_metric_vs_compression,
     plot_reliability,
     reliability_inputs,
 )

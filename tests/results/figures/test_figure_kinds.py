@@ -75,6 +75,17 @@ def test_a_dense_only_configuration_plans_no_compression_figure(context):
     assert {"nshot_grid", "nshot", "reliability"} <= kinds
 
 
+def test_upstream_top1_is_planned_only_where_the_model_table_has_values(context):
+    def planned(cells, measured):
+        plan = plan_figures(PlanContext(cells=cells, prompt_history=True, measured_top1=measured))
+        return {spec.model for spec in plan if spec.kind == "imagenet_top1"}
+
+    published = planned(context.cells, measured=False)
+    assert published, "the synthetic study's registry models have published top-1 values"
+    assert planned(context.cells.assign(published_top1=float("nan")), measured=False) == set()
+    assert planned(context.cells.assign(published_top1=float("nan")), measured=True) >= published
+
+
 @pytest.fixture(scope="module")
 def demo_study():
     from vpbench.study.loader import load_study

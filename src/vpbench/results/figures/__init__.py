@@ -12,6 +12,7 @@ from vpbench.results.figures import (  # noqa: F401  (each module registers its 
     label_mapping_fig,
     nshot_curves,
     prompt_evolution,
+    reliability,
     upstream,
 )
 from vpbench.results.figures.kinds import (
