@@ -213,7 +213,7 @@ def test_tables_are_planned_from_what_the_cells_are_not_from_names(cells):
     from vpbench.results.tables import study_tables
 
     image = loaded_study({"models": {"anything": {"family": "mobilenet_v2", "variants": {"dense": {}}}}})
-    assert study_tables(image) == ["accuracy", "claims", "table5", "study", "missing"]  # nothing compressed
+    assert study_tables(image) == ["accuracy", "claims", "table5", "study", "failed_cells"]  # no compression
     text = loaded_study(
         {"datasets": {"synthetic_dna": {}}, "methods": ["cmr"], "shots": ["full"],
          "training": {"batch_size": {"full": 8}}}
@@ -232,8 +232,16 @@ def test_write_study_tables_writes_every_planned_table(frames, tmp_path):
         config={"training": {"batch_size": {"1": 8, "10": 32, "full": 128}}, "shots": [1, 10, "full"]},
         recipes={"recipes": {"ilm": {"epochs": "4"}}, "context": {"study": "synth"}}, planned=600,
     )  # fmt: skip
+    from vpbench.results.aggregate import write_tables
+
+    # the tables share their folder with the aggregation's files (missing.csv is read at the end of a run)
+    aggregated = {
+        path: path.read_bytes() for path in write_tables({"missing": frames["missing"]}, tmp_path).values()
+    }
     names = [name for name in TABLE_KINDS if name != "published_comparison"]
     tables = write_study_tables(inputs, tmp_path, names)
     assert set(tables) == set(names)
     for name in names:
         assert (tmp_path / f"{name}.html").is_file(), name
+    overwritten = [path.name for path, content in aggregated.items() if path.read_bytes() != content]
+    assert not overwritten, f"report tables overwrote the aggregation's {overwritten}"
