@@ -9,7 +9,7 @@ tables all ask the method, never its name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -65,6 +65,7 @@ class CompressionMethod:
 
     name: str
     description: str
+    example: Mapping[str, Any] = field(default_factory=dict)  # a valid spec (minus "method"): docs, tests
 
     @property
     def technique(self) -> Technique:
@@ -220,6 +221,16 @@ def get_compression_method(name: Any) -> CompressionMethod:
     return COMPRESSION_METHODS.lookup(str(name) if name is not None else "<missing 'method' key>")
 
 
-register_compression_method(MagnitudePruning("magnitude", MagnitudePruning.__doc__ or ""))
-register_compression_method(SemiStructuredPruning("semi_structured", SemiStructuredPruning.__doc__ or ""))
-register_compression_method(FakeQuantization("fake_quant", FakeQuantization.__doc__ or ""))
+register_compression_method(
+    MagnitudePruning("magnitude", MagnitudePruning.__doc__ or "", example={"sparsity": 0.5})
+)
+register_compression_method(
+    SemiStructuredPruning("semi_structured", SemiStructuredPruning.__doc__ or "", example={"n": 2, "m": 4})
+)
+register_compression_method(
+    FakeQuantization(
+        "fake_quant",
+        FakeQuantization.__doc__ or "",
+        example={"weight_bits": 4, "act_bits": 8, "calibration_images": 4},
+    )
+)

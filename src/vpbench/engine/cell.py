@@ -24,10 +24,11 @@ import torch
 
 import vpbench
 from vpbench import metrics
-from vpbench.compression.variant_store import load_variant_model, variant_sha256
+from vpbench.compression.variant_store import load_variant_model, recover_corrupt_variant, variant_sha256
 from vpbench.data import load_cache, load_split
 from vpbench.engine import keys
 from vpbench.engine.builders import BuildContext
+from vpbench.engine.cell_costs import cost_columns
 from vpbench.engine.cell_outputs import class_table, write_all, write_failure
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.methods import get_method
@@ -55,15 +56,13 @@ class CellPaths:
 
 
 def _load_verified_inputs(variant_dir: Path, train_cache: Path, test_cache: Path) -> tuple:
-    """Load the variant and both caches, checksums first. A corrupt one loses its manifest (or card), so
-    the next ``snakemake`` run rebuilds it instead of reusing it, and this cell fails saying so."""
+    """Load the variant and both caches, checksums first. A corrupt one loses its manifest (or card, and
+    a corrupt acquired weights file its acquisition record), so the next ``snakemake`` run rebuilds it
+    instead of reusing it, and this cell fails saying so."""
     try:
         net, card = load_variant_model(variant_dir)
     except ChecksumError as error:
-        (Path(variant_dir) / "card.json").unlink(missing_ok=True)
-        raise ChecksumError(
-            f"{error} The variant's card was removed; rerun to rebuild {variant_dir}."
-        ) from None
+        raise ChecksumError(recover_corrupt_variant(variant_dir, error)) from None
     caches = []
     for cache in (train_cache, test_cache):
         try:
@@ -239,8 +238,10 @@ def runtime_record(device: torch.device, precision: str) -> dict[str, Any]:
     """What the numbers of a run may depend on beyond its inputs: threads, device, precision, versions."""
     import torchvision
 
+    from vpbench.runtime.numerics import numerics_record
+
     record = {
-        "torch_threads": torch.get_num_threads(),
+        **numerics_record(),  # threads (used and given), CPU kernel family, oneDNN/MKL versions
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
         "precision": precision,
@@ -281,6 +282,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
     scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
     identity = cell.fields()
     runtime = runtime_record(device, outcome.precision)
+    costs, method_outputs = cost_columns(vp, data, settings, outcome)  # trainable params by part, FLOPs
     effective_shots = int(split.effective_shots)
     row = {
         **identity,
@@ -296,7 +298,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
         "batch_size": settings.batch_size,
         "lr": settings.lr,
         "selection": settings.selection,
-        "trainable_params": sum(p.numel() for p in vp.trainable_parameters()),
+        **costs,
         "device": device.type,
         "precision": outcome.precision,
         "torch_threads": runtime["torch_threads"],
@@ -323,6 +325,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
             "delta": {k: v.detach().cpu() for k, v in vp.prompt.state_dict().items()},
             "effective": vp.prompt.effective().detach().cpu(),
             "mapping": vp.head.first_sources().detach().cpu(),
+            "head": {k: v.detach().cpu() for k, v in vp.head.state_dict().items()},
         },
         "cell.json": {
             "cell": identity,
@@ -336,6 +339,7 @@ def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: fl
             "settings": asdict(settings),
             "split": {k: v for k, v in split.record.items() if k != "indices"},
             "runtime": runtime,
+            "method_outputs": method_outputs,
             "config": study.as_config(),
         },
     }

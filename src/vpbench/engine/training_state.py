@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,8 +29,8 @@ def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(count, generator=generator)
 
 
-def make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
-    """Adam or SGD over the trainable parameters, as the method's recipe says."""
+def make_optimizer(params: list[nn.Parameter] | list[dict], settings: TrainSettings) -> torch.optim.Optimizer:
+    """Adam or SGD over the trainable parameters (or parameter groups), as the method's recipe says."""
     if settings.optimizer == "adam":
         return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     if settings.optimizer == "sgd":
@@ -37,6 +38,16 @@ def make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch
             params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
         )
     raise ValueError(f"unknown optimizer {settings.optimizer!r}; allowed: adam, sgd")
+
+
+def group_schedules(schedule: Schedule, groups: list[dict], settings: TrainSettings) -> list[Schedule]:
+    """One schedule per optimiser group: the cell's, with the group's ``lr_factor`` and ``gamma`` if set
+    (e.g. SMM's mask network on ViTs: lr × 0.1, never decayed)."""
+    return [
+        replace(schedule, base_lr=settings.lr * group.get("lr_factor", 1.0),
+                gamma=group.get("gamma", schedule.gamma))
+        for group in groups
+    ]  # fmt: skip
 
 
 def effective_prompt(model: VisualPromptModel) -> torch.Tensor:
@@ -75,7 +86,12 @@ class CellRun:
             settings.schedule, settings.lr, self.epochs, self.steps_per_epoch,
             settings.milestones, settings.gamma, settings.warmup_steps,
         )  # fmt: skip
-        self.optimizer = make_optimizer(model.trainable_parameters(), settings)
+        self.optimizer = make_optimizer(model.param_groups(), settings)
+        # --- method hooks (per-group schedules, post-step hook): docs/methods/beyond.md ---
+        self.group_schedules = group_schedules(self.schedule, self.optimizer.param_groups, settings)
+        after_step = getattr(model, "after_optimizer_step", None)
+        if after_step is not None:  # e.g. full fine-tuning re-applies pruning masks after every step
+            self.optimizer.register_step_post_hook(lambda *_: after_step())
         self.timings = {"setup": 0.0, "mapping": 0.0, "train": 0.0, "eval": 0.0}
         self.history: list[dict[str, Any]] = []
         self.prompts = [effective_prompt(model)] if settings.save_prompt_history else []
@@ -97,6 +113,8 @@ class CellRun:
             return
         self.model.prompt.load_state_dict(state["prompt"])
         self.model.head.load_state_dict(state["head"])
+        if "source" in state:  # a method that trains the source model (full fine-tuning)
+            self.model.source_model.load_state_dict(state["source"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.running = state["epoch"], state["step"], state["running"]
         self.history, self.previous_prompt = state["history"], state["previous_prompt"]
@@ -105,7 +123,7 @@ class CellRun:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue exactly from here (tensors and plain containers only)."""
-        return {
+        state = {
             "prompt": self.model.prompt.state_dict(),
             "head": self.model.head.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -116,6 +134,9 @@ class CellRun:
             "previous_prompt": self.previous_prompt,
             "prompt_history": torch.stack(self.prompts) if self.prompts else torch.empty(0),
         }
+        if getattr(self.model, "train_source", False):
+            state["source"] = self.model.source_model.state_dict()
+        return state
 
     def save(self) -> None:
         """Flush a checkpoint (no-op without a store)."""
@@ -139,8 +160,8 @@ class CellRun:
 
     def next_batch(self) -> torch.Tensor:
         """Indices of this step's batch; also sets this step's learning rate."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.schedule.lr(self.epoch, self.step)
+        for group, schedule in zip(self.optimizer.param_groups, self.group_schedules, strict=True):
+            group["lr"] = schedule.lr(self.epoch, self.step)
         return self.batches[self.step].to(self.train_inputs.device)
 
     def record_step(self, loss: torch.Tensor, logits: torch.Tensor, index: torch.Tensor) -> bool:
