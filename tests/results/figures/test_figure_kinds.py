@@ -86,11 +86,12 @@ def test_upstream_top1_is_planned_only_where_the_model_table_has_values(context)
     assert planned(context.cells.assign(published_top1=float("nan")), measured=True) >= published
 
 
-@pytest.fixture(scope="module")
-def demo_study():
+@pytest.fixture(scope="module", params=["config.yaml", "studies/demo_full.yaml", "studies/beyond_demo.yaml"])
+def demo_study(request):
+    """The demo (config.yaml) and the other offline demo-sized studies."""
     from vpbench.study.loader import load_study
 
-    return load_study(copy.deepcopy(yaml.safe_load((REPO / "config.yaml").read_text())))
+    return load_study(copy.deepcopy(yaml.safe_load((REPO / request.param).read_text())))
 
 
 def test_the_demo_plan_renders_from_its_own_cells_without_an_empty_panel(demo_study):
