@@ -67,6 +67,20 @@ def table_output(name):
     )
 
 
+def figure_inputs(wildcards):
+    """The aggregated tables the planned figures' renderers read (the model table only when asked)."""
+    files = {
+        "cells": paths.table(STUDY.name, "cells"),
+        "epochs": paths.table(STUDY.name, "epochs"),
+        "classes": paths.table(STUDY.name, "classes"),
+        "reliability": paths.table(STUDY.name, "reliability"),
+        "comparisons": paths.table(STUDY.name, "comparisons"),
+        "missing": paths.table(STUDY.name, "missing", "csv"),
+        "models": paths.table(STUDY.name, "models", "csv"),
+    }
+    return {name: files[name] for name in ["cells", *FIGURE_TABLES] if name in files}
+
+
 def report_targets():
     """Every file of the report: figures, tables, the model table and the statistics."""
     return [
