@@ -1,9 +1,12 @@
 """The study's model table: one row per variant from its card, plus an offline sanity check against
-the dense parent (top-5 agreement on the sample photos that matplotlib and scikit-learn ship)."""
+the dense parent (top-5 agreement on the sample photos that matplotlib and scikit-learn ship), and every
+variant's ImageNet-1k top-1 — as published for its checkpoint and, where the study measures it, measured
+(``imagenet_top1.json`` beside the card)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,29 @@ import pandas as pd
 import torch
 
 from vpbench.compression import sample_photos, sanity_top5_agreement
-from vpbench.models import get_model_family
 from vpbench.compression.variant_store import load_variant_model
+from vpbench.models import get_model_family
+
+MEASURED_TOP1 = "imagenet_top1.json"  # written beside card.json when the study sets paths.imagenet_val
+# Machine column → report header (the CSV keeps the machine names; figures read it).
+DISPLAY_COLUMNS: dict[str, str] = {
+    "model": "model",
+    "variant": "variant",
+    "family_label": "checkpoint",
+    "compression_label": "compression",
+    "parameters_m": "parameters (M)",
+    "sparsity_pct": "sparsity (%)",
+    "remaining_pct_paper": "remaining % (paper S)",
+    "bits": "bits",
+    "gflops": "GFLOPs @canvas",
+    "effective_gflops": "effective GFLOPs",
+    "published_top1": "ImageNet top-1, published (%)",
+    "measured_top1": "ImageNet top-1, measured (%)",
+    "top5_agreement": "top-5 agreement with dense",
+    "sha256": "sha256",
+    "source": "source",
+    "note": "note",
+}
 
 
 def _bits(card: Mapping[str, Any]) -> str:
@@ -24,8 +48,26 @@ def _bits(card: Mapping[str, Any]) -> str:
     return f"W{weight or 32}A{act or 32}"
 
 
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def measured_top1(variant_dir: Path) -> float:
+    """The measured ImageNet-1k top-1 [%] of a variant, NaN when the study did not measure it."""
+    path = Path(variant_dir) / MEASURED_TOP1
+    if not path.is_file():
+        return math.nan
+    record = json.loads(path.read_text(encoding="utf-8"))
+    value = record.get("top1", record.get("top1_pct", record.get("accuracy")))
+    if value is None:
+        return math.nan
+    value = float(value)
+    return value * 100 if value <= 1.0 else value  # a fraction or percent
+
+
 def model_table(variant_dirs: Sequence[Path], dense_variants: Mapping[str, str]) -> pd.DataFrame:
-    """One row per variant: compression, measured sparsity, bit-widths, size, FLOPs, checksum, sanity."""
+    """One row per variant: compression, measured sparsity, bit-widths, size, FLOPs, ImageNet top-1
+    (published and measured), checksum, sanity (machine column names, see :data:`DISPLAY_COLUMNS`)."""
     cards = {Path(d): json.loads((Path(d) / "card.json").read_text()) for d in variant_dirs}
     photos: dict[str, torch.Tensor] = {}
     dense_models: dict[str, torch.nn.Module] = {}
@@ -42,20 +84,30 @@ def model_table(variant_dirs: Sequence[Path], dense_variants: Mapping[str, str])
         if dense is not None and family.kind == "classifier":
             net, _ = load_variant_model(directory)
             agreement = sanity_top5_agreement(dense, net, photos[card["family"]])
-        sparsity, remaining = card.get("sparsity"), card.get("remaining_pct_paper")
+        sparsity = card.get("sparsity")
+        spec = card.get("compression_spec") or {}
         rows.append(
             {
                 "model": card["model"],
                 "variant": card["variant"],
+                "is_dense": card["variant"] == dense_variants.get(card["model"]),
                 "family": card["family"],
-                "compression": card.get("compression_label", "dense"),
-                "parameters (M)": card.get("parameter_count", 0) / 1e6,
-                "sparsity (%)": float("nan") if sparsity is None else 100 * sparsity,
-                "remaining % (paper S)": float("nan") if remaining is None else remaining,
+                "family_label": card.get("family_label", family.display_label),
+                "compression": card.get("technique", "none"),
+                "compression_kind": card.get("compression_kind", "dense"),
+                "compression_label": card.get("compression_label", "dense"),
+                "parameters_m": card.get("parameter_count", 0) / 1e6,
+                "sparsity": _number(sparsity),
+                "sparsity_pct": _number(sparsity) * 100,
+                "remaining_pct_paper": _number(card.get("remaining_pct_paper")),
+                "weight_bits": _number(spec.get("weight_bits") or card.get("weight_bits_measured")),
                 "bits": _bits(card),
-                "GFLOPs @canvas": card.get("flops", float("nan")) / 1e9,
-                "effective GFLOPs": card.get("effective_flops", float("nan")) / 1e9,
-                "top-5 agreement with dense": agreement,
+                "gflops": card.get("flops", float("nan")) / 1e9,
+                "effective_gflops": card.get("effective_flops", float("nan")) / 1e9,
+                "published_top1": _number(card.get("published_top1")),
+                "published_top1_source": card.get("published_top1_source", ""),
+                "measured_top1": measured_top1(directory),
+                "top5_agreement": agreement,
                 "sha256": (card.get("model_sha256") or card.get("weights_sha256") or "")[:12],
                 "source": card.get("source", ""),
                 "note": card.get("note", ""),
@@ -65,15 +117,20 @@ def model_table(variant_dirs: Sequence[Path], dense_variants: Mapping[str, str])
 
 
 def write_model_table(table: pd.DataFrame, html_path: Path) -> None:
-    """HTML for the report and a CSV beside it."""
+    """HTML for the report (display headers) and the machine table as CSV beside it (figures read it)."""
     from vpbench.runtime import atomic_io
 
     caption = (
         "Model variants of the study, from their cards: measured sparsity over Conv/Linear weights, the "
         "paper's S (% of Conv2d weights remaining, first conv excluded), bit-widths, FLOPs at the prompt "
-        "canvas (dense count, and scaled by density), and the mean top-5 overlap with the dense parent on "
-        "three sample photos (1.0 = identical top-5)."
+        "canvas (dense count, and scaled by density), ImageNet-1k top-1 as published for the checkpoint "
+        "(in-pipeline compressed variants have none) and as measured on the study's ImageNet validation set "
+        "(when paths.imagenet_val is set), and the mean top-5 overlap with the dense parent on three sample "
+        "photos (1.0 = identical top-5)."
     )
-    styled = table.to_html(index=False, float_format=lambda v: f"{v:,.3f}", na_rep="—", border=0)
+    shown = table.reindex(columns=list(DISPLAY_COLUMNS)).rename(columns=DISPLAY_COLUMNS)
+    if shown["ImageNet top-1, measured (%)"].isna().all():
+        shown = shown.drop(columns=["ImageNet top-1, measured (%)"])
+    styled = shown.to_html(index=False, float_format=lambda v: f"{v:,.3f}", na_rep="—", border=0)
     atomic_io.write_text(html_path, f"<p>{caption}</p>\n{styled}\n")
     atomic_io.write_text(html_path.with_suffix(".csv"), table.to_csv(index=False))
