@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from vpbench.study.spec import Study
 
 # Bump when a code change alters the numbers an existing cell would produce (docs/keys.md lists why).
-RESULTS_VERSION = "2"
+RESULTS_VERSION = "3"
 
 
 def normalise(value: Any) -> Any:
