@@ -1,4 +1,4 @@
-"""CLIP caches: ``resize_like_clip`` equals torchvision's ``Resize(n, BICUBIC)`` + ``CenterCrop(n)`` to the pixel."""
+"""CLIP caches: ``resize_like_clip`` equals torchvision's ``Resize(n, BICUBIC)`` + ``CenterCrop(n)``."""
 
 import numpy as np
 import pytest
@@ -25,8 +25,9 @@ def _photo(width: int, height: int, mode: str, seed: int) -> Image.Image:
 
 def _torchvision(image: Image.Image, size: int) -> np.ndarray:
     """CLIP's ``_transform`` up to ``ToTensor``: Resize, CenterCrop, then RGB conversion."""
+    bicubic = transforms.InterpolationMode.BICUBIC
     pipeline = transforms.Compose(
-        [transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(size)]
+        [transforms.Resize(size, interpolation=bicubic), transforms.CenterCrop(size)]
     )
     return np.asarray(pipeline(image).convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
 

@@ -54,8 +54,8 @@ def resize_like_clip(image: Image.Image, size: int) -> np.ndarray:
     new_size = (new_short, new_long) if width <= height else (new_long, new_short)
     if new_size != image.size:
         image = image.resize(new_size, Image.Resampling.BICUBIC)
-    left = int(round((image.size[0] - size) / 2.0))
-    top = int(round((image.size[1] - size) / 2.0))
+    left = round((image.size[0] - size) / 2.0)  # Python's round, as torchvision's CenterCrop
+    top = round((image.size[1] - size) / 2.0)
     cropped = to_rgb(image.crop((left, top, left + size, top + size)))
     return np.asarray(cropped, dtype=np.uint8).transpose(2, 0, 1)
 
