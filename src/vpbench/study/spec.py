@@ -189,6 +189,7 @@ class Study:
     config: Mapping[str, Any] = field(repr=False, compare=False)
     cells: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # set by load_study
     packs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, repr=False, compare=False)
+    calibration: Mapping[str, Any] = field(default_factory=lambda: _frozen({"temperature": "protocol"}))
 
     def recipe(self, method: str) -> Recipe:
         """The study's recipe for ``method``: study-wide settings with its ``method_overrides`` on top."""
@@ -278,4 +279,7 @@ def build_study(config: Mapping[str, Any]) -> Study:
         report=_frozen(config["report"]),
         plugins=tuple(config["plugins"]),
         config=_frozen(config),
+        calibration=_frozen(
+            {"temperature": "off" if config["calibration"]["temperature"] in ("off", False) else "protocol"}
+        ),
     )
