@@ -88,7 +88,8 @@ rule study_status:
 
 rule model_table:
     input:
-        dag.variant_cards(STUDY),
+        cards=dag.variant_cards(STUDY),
+        top1=dag.imagenet_top1_files(STUDY),
     output:
         report(
             paths.table(STUDY.name, "models", "html"),

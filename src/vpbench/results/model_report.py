@@ -1,5 +1,7 @@
 """The study's model table: one row per variant from its card, plus an offline sanity check against
-the dense parent (top-5 agreement on the sample photos that matplotlib and scikit-learn ship)."""
+the dense parent (top-5 agreement on the sample photos that matplotlib and scikit-learn ship), and each
+variant's ImageNet-1k top-1 as published and, when the study names ``paths.imagenet_val``, as measured by
+the ``imagenet_top1`` rule (:func:`measure_variant_top1`, the paper's Fig. 14)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,58 @@ import pandas as pd
 import torch
 
 from vpbench.compression import sample_photos, sanity_top5_agreement
-from vpbench.models import get_model_family
 from vpbench.compression.variant_store import load_variant_model
+from vpbench.models import get_model_family
+
+TOP1_FILE = "imagenet_top1.json"  # beside a variant's card.json
+
+
+def measure_variant_top1(
+    variant_dir: Path,
+    imagenet_val: str | Path,
+    *,
+    device: str = "cpu",
+    batch_size: int = 100,
+    workers: int = 0,
+) -> dict[str, Any]:
+    """A variant's ImageNet-1k top-1/top-5 [%] on a validation folder, with its card's published top-1.
+
+    Models without a classifier over the folder's classes (CLIP, other heads) get ``top1: null`` and a
+    ``reason``.
+    """
+    from vpbench.models.imagenet import imagenet_val_folder, imagenet_wnids, measure_top1
+
+    net, card = load_variant_model(Path(variant_dir))
+    family = get_model_family(card["family"])
+    record = {k: card.get(k) for k in ("model", "variant", "family", "published_top1")}
+    classes = sorted(p.name for p in imagenet_val_folder(imagenet_val).iterdir() if p.is_dir())
+    wnids = imagenet_wnids()
+    if len(classes) == len(wnids) and classes != wnids:
+        wrong = next(c for c, w in zip(classes, wnids, strict=True) if c != w)
+        raise ValueError(
+            f"paths.imagenet_val: {imagenet_val} has 1000 class folders but they are not the ImageNet-1k "
+            f"WordNet ids (e.g. {wrong!r}), so their order is not the models' output order"
+        )
+    reason = ""
+    if family.kind != "classifier":
+        reason = f"a {family.kind} model has no ImageNet classifier head"
+    elif family.num_classes != len(classes):
+        reason = f"{family.num_classes} model outputs but {len(classes)} class folders in {imagenet_val}"
+    if reason:
+        return record | {"top1": None, "top5": None, "reason": reason}
+    measured = measure_top1(
+        net, imagenet_val, input_size=family.input_size, mean=family.mean, std=family.std,
+        batch_size=batch_size, device=device, workers=workers,
+    )  # fmt: skip
+    return record | measured | {"reason": ""}
+
+
+def _measured_top1(directory: Path) -> float:
+    path = Path(directory) / TOP1_FILE
+    if not path.is_file():
+        return float("nan")
+    value = json.loads(path.read_text()).get("top1")
+    return float("nan") if value is None else float(value)
 
 
 def _bits(card: Mapping[str, Any]) -> str:
@@ -56,6 +108,8 @@ def model_table(variant_dirs: Sequence[Path], dense_variants: Mapping[str, str])
                 "GFLOPs @canvas": card.get("flops", float("nan")) / 1e9,
                 "effective GFLOPs": card.get("effective_flops", float("nan")) / 1e9,
                 "top-5 agreement with dense": agreement,
+                "ImageNet top-1 published (%)": float(card.get("published_top1") or float("nan")),
+                "ImageNet top-1 measured (%)": _measured_top1(directory),
                 "sha256": (card.get("model_sha256") or card.get("weights_sha256") or "")[:12],
                 "source": card.get("source", ""),
                 "note": card.get("note", ""),
