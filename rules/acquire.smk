@@ -1,12 +1,12 @@
 # Acquisition: verified checkpoints and datasets. Local rules, because compute nodes are often offline;
-# high priority, so a wrong or missing file stops the run before any training starts.
+# high priority, so a wrong or missing file stops the run before any training starts. These outputs are
+# shared by every study, so they take no params: where a study keeps its raw files or whether it may
+# download is read by the script, and never makes Snakemake re-acquire (and rebuild) another study's data.
 
 
 rule acquire_weights:
     output:
         paths.weights_acquired(STUDY, "{family}"),
-    params:
-        download=STUDY.download,
     conda:
         "../envs/vpbench.yaml"
     log:
@@ -22,9 +22,6 @@ rule acquire_weights:
 rule acquire_dataset:
     output:
         paths.DATASET_ACQUIRED,
-    params:
-        root=lambda wildcards: dag.dataset_root(STUDY, wildcards),
-        download=STUDY.download,
     conda:
         "../envs/vpbench.yaml"
     log:

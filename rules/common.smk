@@ -11,12 +11,17 @@ from vpbench.errors import VpbenchError  # noqa: E402
 from vpbench.results.figures.render import study_figure_plan  # noqa: E402
 from vpbench.results.tables import study_tables  # noqa: E402
 from vpbench.study import dag, paths  # noqa: E402
-from vpbench.study.loader import load_study  # noqa: E402
+from vpbench.study.environment import environment_of  # noqa: E402
+from vpbench.study.loader import plan_study  # noqa: E402
 
 try:
-    STUDY = load_study(config)  # plugins, schema (with defaults), registries, cross-field checks
+    # study files, plugins, schema (with defaults), registries, cross-field checks, then (main process
+    # only) this machine: paths, GPU, weights, datasets, class sizes
+    STUDY, WARNINGS = plan_study(config, environment_of(workflow))
 except VpbenchError as error:
     raise WorkflowError(str(error)) from None
+for warning in WARNINGS:
+    print(f"vpbench warning: {warning}", file=sys.stderr)
 
 
 wildcard_constraints:

@@ -27,11 +27,12 @@ BASE: dict[str, Any] = {
 
 
 def merged(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """BASE with ``overrides`` merged in (nested mappings merge, everything else replaces)."""
+    """BASE with ``overrides`` merged in (nested mappings merge; models, datasets and the rest replace)."""
 
     def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in extra.items():
-            if isinstance(value, Mapping) and isinstance(base.get(key), dict) and key != "models":
+            nested = isinstance(value, Mapping) and isinstance(base.get(key), dict)
+            if nested and key not in ("models", "datasets"):
                 merge(base[key], value)
             else:
                 base[key] = copy.deepcopy(value)

@@ -35,7 +35,10 @@ SCHEMA_METRICS = [
     "ece_temperature_scaled", "adaptive_ece_temperature_scaled", "nll_temperature_scaled",
     "brier_temperature_scaled", "selection", "selection_reason", "selected_epoch", "calibration_prompts",
     "ece_paper_compat", "acc_best_logged_epoch", "epochs", "batch_size", "lr",
-    "trainable_params", "device", "precision", "torch_threads", "wall_total_s", "wall_load_s",
+    "trainable_params", "trainable_params_prompt", "trainable_params_head", "trainable_params_model",
+    "flops_forward_per_sample", "flops_train_per_sample", "flops_train_per_step", "train_steps",
+    "train_samples_seen", "mapping_passes", "flops_train_total", "trained_sparsity", "trained_weight_bits",
+    "device", "precision", "torch_threads", "wall_total_s", "wall_load_s",
     "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_calibration_s", "wall_write_s", "vpbench_version",
     "status", "failure_reason", "plan_key", "cell_key",
 ]  # fmt: skip

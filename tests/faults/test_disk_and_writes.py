@@ -1,5 +1,6 @@
 """Disk faults and concurrent writers: every output is written to a temporary name and renamed, so a
-reader never sees a truncated or interleaved file, and a failed write (e.g. a full disk) keeps the old one."""
+reader never sees a truncated or interleaved file, and a failed write (e.g. a full disk) keeps the old one.
+A full disk is reported as such, naming the file (issue 19), and outputs get the umask's mode."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import errno
 import io
 import json
 import multiprocessing
+import os
+import stat
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +31,7 @@ from tests.faults.cell_processes import (
     remaining_steps,
 )
 from tests.faults.writers import payload_bytes, write_repeatedly
+from vpbench.errors import DiskFullError
 from vpbench.runtime import atomic_io
 from vpbench.sources.checksums import safe_torch_load
 
@@ -202,3 +208,107 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(
     _run(root, config, "dense", out)
     assert counted["n"] == remaining_steps((2, 0))
     assert_same_outputs(reference, out)
+
+
+# ------------------------------------------------------------- issue 19: a full disk explains itself
+
+
+@pytest.mark.parametrize("kind", list(WRITERS_BY_FORMAT))
+def test_a_full_disk_is_reported_with_the_path_and_no_space_left(tmp_path, monkeypatch, kind):
+    """Fault: ENOSPC halfway through a Parquet / .npy / .pt write. Expected: a DiskFullError (still an
+    OSError with errno ENOSPC) whose message names the file being written and says "No space left"."""
+    writer = WRITERS_BY_FORMAT[kind]
+    path = tmp_path / f"out.{kind}"
+    monkeypatch.setattr(writer.library_call, _disk_full_after(0.5, writer.original, writer.target_first))
+    with pytest.raises(DiskFullError) as info:
+        writer.write(path, 2)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert f"No space left on device while writing {path}" in str(info.value)
+    assert "free space on that filesystem" in str(info.value).lower()
+
+
+class _FillingFile(io.FileIO):
+    """A file that accepts ``room`` bytes, then fails like a full disk."""
+
+    room = 4096
+
+    def write(self, data):
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+def test_torch_save_on_a_full_disk_says_no_space_left_not_unexpected_pos(tmp_path, monkeypatch):
+    """Fault: the real ``torch.save`` writing a checkpoint runs out of space after 4 KiB. torch itself
+    reports ``unexpected pos … vs …``. Expected: DiskFullError naming the file; no temporary left."""
+    real_open = open
+
+    def filling_open(file, mode="r", *args, **kwargs):
+        return _FillingFile(file, "wb") if mode == "wb" else real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(atomic_io, "open", filling_open, raising=False)
+    path = tmp_path / "state.pt"
+    with pytest.raises(DiskFullError) as info:
+        atomic_io.save_torch(path, {"prompt": torch.zeros(100_000)})
+    assert "unexpected pos" in str(info.value.__cause__) or "unexpected pos" in info.value.detail
+    assert f"No space left on device while writing {path}" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+LOG_PROBE = """
+import errno, logging, sys
+from vpbench.runtime.rule_logging import redirect_to_log
+redirect_to_log(sys.argv[1])
+logging.getLogger("job").info("materialising a variant")
+print("progress", file=sys.stderr)
+raise OSError(errno.ENOSPC, "No space left on device", "results/demo/models/m/v/model.pt")
+"""
+
+
+def test_a_job_whose_log_is_on_a_full_disk_still_says_why_it_failed(tmp_path):
+    """Fault: the rule's log cannot be written (``/dev/full``), then the job dies of ENOSPC. Before, the
+    job exited with status 120 and an empty log. Expected: exit status 1, and on the job's console a note
+    that the log failed plus one line naming the file and "No space left on device"."""
+    script = tmp_path / "job.py"
+    script.write_text(LOG_PROBE)
+    env = {**os.environ, "PYTHONPATH": str(Path(atomic_io.__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script), "/dev/full"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 1, done.stderr
+    assert "vpbench: cannot write the log /dev/full (No space left on device)" in done.stderr
+    assert "progress" in done.stderr  # what the log would have held is on the console instead
+    assert "vpbench: No space left on device while writing results/demo/models/m/v/model.pt" in done.stderr
+
+
+# ------------------------------------------------------------ issue 19: files readable by collaborators
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_outputs_honour_the_umask_like_a_normal_write(tmp_path, umask):
+    """Before: every output was 0600 (``tempfile.mkstemp``). Expected: 0666 minus the umask."""
+    previous = os.umask(umask)
+    try:
+        for name, write in {
+            "plain.txt": lambda p: Path(p).write_text("x"),
+            "a.json": lambda p: atomic_io.write_json(p, {"a": 1}),
+            "b.pt": lambda p: atomic_io.save_torch(p, {"a": torch.zeros(2)}),
+            "c.npy": lambda p: atomic_io.save_numpy(p, np.zeros(2)),
+            "d.parquet": lambda p: atomic_io.write_parquet(p, pd.DataFrame({"a": [1]})),
+        }.items():
+            write(tmp_path / name)
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask), modes
+
+
+def test_a_cell_folder_is_readable_by_the_group_and_others_under_umask_022(workspace, tmp_path):
+    root, config = workspace
+    previous = os.umask(0o022)
+    try:
+        _run(root, config, "dense", tmp_path / "cell")
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "cell").iterdir()}
+    assert set(modes.values()) == {0o644}, modes

@@ -93,7 +93,7 @@ BAD_STUDIES = {
     ),
     "missing training section": (mutate("training", delete=True), ["'training' is a required property"]),
     "batch size missing for a shot": (
-        mutate("shots", [1, 3]),
+        mutate("shots", [1, 3, 10, "full"]),
         ["training.batch_size has no entry for shots '3'"],
     ),
     "unknown device": (mutate("device", "tpu"), ["device", "'tpu' is not allowed", "'auto', 'cpu', 'cuda'"]),
@@ -101,7 +101,7 @@ BAD_STUDIES = {
     "method that fits no model": (
         mutate("methods", ["bahng_vp"]),
         [
-            "the study has no cells",
+            "methods: 'bahng_vp' pairs with no model and dataset of the study, so it would have no cells",
             "method 'bahng_vp' adapts clip models, and 'mobilenet_v2' is a classifier",
         ],
     ),

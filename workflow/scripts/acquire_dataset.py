@@ -7,7 +7,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
 
 
-from vpbench.data import acquire
+import numpy as np
+
+from vpbench.data import acquire, read_labels
 from vpbench.runtime import atomic_io
 from vpbench.runtime.rule_logging import redirect_to_log
 from vpbench.study.loader import study_of
@@ -15,6 +17,9 @@ from vpbench.study.loader import study_of
 study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
 dataset = snakemake.wildcards.dataset  # noqa: F821
-root = Path(snakemake.params.root)  # noqa: F821
-acquire(dataset, root, download=snakemake.params.download)  # noqa: F821
-atomic_io.write_json(snakemake.output[0], {"dataset": dataset, "root": str(root)})  # noqa: F821
+root = Path(study.dataset_root(dataset))
+acquire(dataset, root, download=study.download)
+# class sizes let later plans check N-shots against the smallest class without reading the data again
+counts = np.bincount(read_labels(dataset, "train", root)).tolist()
+record = {"dataset": dataset, "root": str(root), "train_class_counts": counts}
+atomic_io.write_json(snakemake.output[0], record)  # noqa: F821

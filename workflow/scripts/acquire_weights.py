@@ -17,5 +17,5 @@ study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint
 redirect_to_log(snakemake.log[0])  # noqa: F821
 out = Path(snakemake.output[0])  # noqa: F821
 family = snakemake.wildcards.family  # noqa: F821
-path = acquire_weights(family, out.parent, allow_network=snakemake.params.download)  # noqa: F821
+path = acquire_weights(family, out.parent, allow_network=study.download)
 atomic_io.write_json(out, {"family": family, "path": str(path), "sha256": sha256_file(path)})

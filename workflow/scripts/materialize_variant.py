@@ -9,11 +9,13 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 import json
 
 from vpbench.compression.variant_store import materialize_variant
+from vpbench.runtime.numerics import apply_threads
 from vpbench.runtime.rule_logging import redirect_to_log
 from vpbench.study.loader import study_of
 
 study = study_of(snakemake)  # noqa: F821
 redirect_to_log(snakemake.log[0])  # noqa: F821
+apply_threads(study.cpu_threads, snakemake.threads, "cpu")  # noqa: F821  (calibration runs on the CPU)
 variant = study.variant(snakemake.wildcards.model, snakemake.wildcards.variant)  # noqa: F821
 materialize_variant(
     model=variant.model,

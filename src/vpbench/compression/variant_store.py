@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vpbench.errors import ChecksumError
 from vpbench.models import get_model_family, load_family_weights
 from vpbench.runtime import atomic_io
 from vpbench.sources.checksums import verify_sha256
@@ -74,8 +75,14 @@ def materialize_variant(
     from vpbench.compression.methods import get_compression_method
 
     family = get_model_family(spec["family"])
-    weights_sha256 = verify_sha256(weights_path, family.weights.sha256 if family.weights else None)
-    net = load_family_weights(family, weights_path, pinned_sha256=weights_sha256)
+    try:
+        weights_sha256 = verify_sha256(weights_path, family.weights.sha256 if family.weights else None)
+        net = load_family_weights(family, weights_path, pinned_sha256=weights_sha256)
+    except ChecksumError as error:
+        from vpbench.models.acquire import quarantine_corrupt_weights
+
+        note = quarantine_corrupt_weights(family.name, weights_path, None)
+        raise ChecksumError(f"{error}; {note}" if note else str(error)) from None
     compress = dict(spec["compress"]) if spec.get("compress") else None
     base = {
         "model": model,
@@ -129,3 +136,27 @@ def load_variant_model(variant_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
         net = load_family_weights(family, weights_path, pinned_sha256=card["weights_sha256"])
     net.eval().requires_grad_(False)
     return net, card
+
+
+def recover_corrupt_variant(variant_dir: Path, error: Exception, *, allow_network: bool = True) -> str:
+    """After a checksum failure while loading a variant, drop what the workflow can rebuild (the card;
+    a corrupt acquired weights file is moved aside with its acquisition record) and return a message
+    saying what happened and what the user must do."""
+    import json
+
+    card_path = Path(variant_dir) / "card.json"
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError):
+        card = {}
+    card_path.unlink(missing_ok=True)
+    message = f"{error} The variant's card was removed"
+    if card.get("weights_path") and card.get("family"):
+        from vpbench.models.acquire import quarantine_corrupt_weights
+
+        note = quarantine_corrupt_weights(
+            card["family"], card["weights_path"], card.get("weights_sha256"), allow_network=allow_network
+        )
+        if note:
+            return f"{message}; {note}."
+    return f"{message}; rerun to rebuild {variant_dir}."

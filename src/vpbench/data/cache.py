@@ -19,7 +19,7 @@ import vpbench
 from vpbench.data.access import open_split
 from vpbench.data.registry import get_dataset, to_rgb
 from vpbench.errors import CacheCorruptError, ConfigError
-from vpbench.runtime.atomic_io import atomic_path, save_numpy, write_json
+from vpbench.runtime.atomic_io import atomic_path, reserve_space, save_numpy, write_json
 from vpbench.runtime.progress import progress_bar
 from vpbench.sources.checksums import sha256_file
 
@@ -121,6 +121,7 @@ def build_cache(
         images = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(len(positions), 3, size, size)
         )
+        reserve_space(tmp)  # a full disk fails here with ENOSPC, not with SIGBUS while filling the map
         with progress_bar(total=len(positions), desc=f"cache {name}/{split}", enabled=progress) as bar:
             for row, position in enumerate(positions):
                 images[row] = resize_image(source.load_image(int(position)), size)

@@ -37,8 +37,8 @@ from vpbench.engine import label_mapping
 from vpbench.errors import ConfigError
 
 if TYPE_CHECKING:
+    from vpbench.engine.training_state import CellRun
     from vpbench.engine.vp_model import VisualPromptModel
-    from vpbench.training_state import CellRun
 
 VARIANTS = ("blm", "blm+")
 
@@ -266,6 +266,10 @@ class BayesianMapping(nn.Module):
                 "(vpbench.engine.blm.remap_bayesian) instead of the frequency pass"
             )
         return self.remap_from_statistics(counts.to(torch.float64))
+
+    def remap_pass(self, run: CellRun) -> int:
+        """The loop's re-estimation hook: BLM's and BLM+'s own statistics pass (:func:`remap_bayesian`)."""
+        return remap_bayesian(run)
 
     def first_sources(self) -> torch.Tensor:
         """The source with the largest weight for each target (first on ties), for reports."""

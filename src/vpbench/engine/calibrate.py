@@ -40,6 +40,7 @@ import torch
 from vpbench import calibration as rule
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.training import PackMember, Selection, TrainOutcome
+from vpbench.engine.training_state import kept_parts
 from vpbench.engine.vp_model import CellData, VisualPromptModel
 
 STORE_PREFIX = "calibration-"  # checkpoint sub-folders of the calibration prompts
@@ -68,14 +69,28 @@ class CellProtocol:
 
 
 def cell_protocol(
-    train_labels: np.ndarray, num_classes: int, shots: str, seed: int, temperature: str, selection: str
+    train_labels: np.ndarray,
+    num_classes: int,
+    shots: str,
+    seed: int,
+    temperature: str,
+    selection: str,
+    *,
+    epochs: bool = True,
 ) -> CellProtocol:
-    """The protocol of a cell from the labels of its training subset (same for dense and compressed)."""
+    """The protocol of a cell from the labels of its training subset (same for dense and compressed).
+
+    ``epochs`` is False for a method fitted once outside the loop (the linear probe): there is no epoch to
+    select, so ``val`` and ``test`` report its one fit as ``last`` and say why; its calibration prompts
+    are further fits on part of the subset, like any method's."""
     if temperature not in TEMPERATURE_MODES:
         raise ValueError(f"calibration.temperature {temperature!r}; allowed: {', '.join(TEMPERATURE_MODES)}")
     plan = rule.calibration_plan(train_labels, num_classes)
     effective, reason = selection, ""
-    if selection == "val" and plan.strategy != "held_out":
+    if selection != "last" and not epochs:
+        effective = "last"
+        reason = f"{selection} selection chooses an epoch and this method is fitted once, without epochs"
+    elif selection == "val" and plan.strategy != "held_out":
         effective = "last"
         reason = (
             f"val selection needs a held-out split (≥ {rule.HELD_OUT_MIN_PER_CLASS} training images per "
@@ -123,7 +138,7 @@ class CellTraining:
     calibration: list[PackMember] = field(default_factory=list)
     main_outcome: TrainOutcome | None = None
     calibration_outcomes: list[TrainOutcome] = field(default_factory=list)
-    _initial: list[tuple[dict, dict]] = field(default_factory=list, repr=False)
+    _initial: list[dict[str, dict]] = field(default_factory=list, repr=False)
 
     @classmethod
     def build(cls, protocol: CellProtocol, main: PackMember, checkpoint_dir: Path | None) -> CellTraining:
@@ -144,9 +159,9 @@ class CellTraining:
 
     def reset(self) -> None:
         """Back to the initial prompts (before a retry; the checkpoints then restore what was trained)."""
-        for member, (prompt, head) in zip(self.members(), self._initial, strict=True):
-            member.model.prompt.load_state_dict(prompt)
-            member.model.head.load_state_dict(head)
+        for member, initial in zip(self.members(), self._initial, strict=True):
+            for name, part in kept_parts(member.model).items():
+                part.load_state_dict(initial[name])
 
     def first(self) -> list[PackMember]:
         """Members whose selection does not depend on another: the one that chooses the epoch, or all."""
@@ -235,9 +250,10 @@ class CellTraining:
         }  # fmt: skip
 
 
-def _state(model: VisualPromptModel) -> tuple[dict, dict]:
-    copy_of = lambda module: {k: v.detach().clone() for k, v in module.state_dict().items()}  # noqa: E731
-    return copy_of(model.prompt), copy_of(model.head)
+def _state(model: VisualPromptModel) -> dict[str, dict]:
+    """Copies of what training changes: prompt, head and a trained source model (:func:`kept_parts`)."""
+    return {name: {k: v.detach().clone() for k, v in part.state_dict().items()}
+            for name, part in kept_parts(model).items()}  # fmt: skip
 
 
 def clear_checkpoints(checkpoint_dir: Path) -> None:

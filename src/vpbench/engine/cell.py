@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vpbench.compression.variant_store import load_variant_model, variant_sha256
+from vpbench.compression.variant_store import load_variant_model, recover_corrupt_variant, variant_sha256
 from vpbench.data import load_cache, load_split
 from vpbench.engine import keys
 from vpbench.engine.builders import BuildContext
@@ -28,7 +28,7 @@ from vpbench.engine.cell_outputs import finish_cell, runtime_record, write_failu
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.methods import get_method
 from vpbench.engine.settings import TrainSettings, resolve_device, train_settings
-from vpbench.engine.training import PackMember, TrainOutcome, train_pack
+from vpbench.engine.training import PackMember, TrainOutcome, fitted_outside_loop, train_pack
 from vpbench.errors import CacheCorruptError, ChecksumError, NumericalError, VpbenchError
 from vpbench.models import get_model_family
 from vpbench.study import paths
@@ -51,15 +51,13 @@ class CellPaths:
 
 
 def _load_verified_inputs(variant_dir: Path, train_cache: Path, test_cache: Path) -> tuple:
-    """Load the variant and both caches, checksums first. A corrupt one loses its manifest (or card), so
-    the next ``snakemake`` run rebuilds it instead of reusing it, and this cell fails saying so."""
+    """Load the variant and both caches, checksums first. A corrupt one loses its manifest (or card, and
+    a corrupt acquired weights file its acquisition record), so the next ``snakemake`` run rebuilds it
+    instead of reusing it, and this cell fails saying so."""
     try:
         net, card = load_variant_model(variant_dir)
     except ChecksumError as error:
-        (Path(variant_dir) / "card.json").unlink(missing_ok=True)
-        raise ChecksumError(
-            f"{error} The variant's card was removed; rerun to rebuild {variant_dir}."
-        ) from None
+        raise ChecksumError(recover_corrupt_variant(variant_dir, error)) from None
     caches = []
     for cache in (train_cache, test_cache):
         try:
@@ -127,7 +125,7 @@ def _prepare(study: Study, cell: Cell, where: CellPaths, loaded: tuple, inputs: 
     settings = train_settings(study, cell)
     protocol = cell_protocol(
         setup.data.train_labels.numpy(), setup.data.num_classes, cell.shots, cell.seed,
-        study.calibration["temperature"], settings.selection,
+        study.calibration["temperature"], settings.selection, epochs=not fitted_outside_loop(setup.model),
     )  # fmt: skip
     main = PackMember(setup.model, setup.data, settings, CheckpointStore(where.checkpoint_dir), cell.label)
     training = CellTraining.build(protocol, main, where.checkpoint_dir)

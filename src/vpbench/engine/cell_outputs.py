@@ -28,6 +28,7 @@ from vpbench import metrics
 from vpbench.calibration import classwise_ece
 from vpbench.engine import keys
 from vpbench.engine.calibrate import clear_checkpoints
+from vpbench.engine.cell_costs import cost_columns
 from vpbench.engine.output_mapping import LinearMapping
 from vpbench.engine.vp_model import CellData, VisualPromptModel
 from vpbench.runtime import atomic_io
@@ -162,8 +163,10 @@ def runtime_record(device: torch.device, precision: str) -> dict[str, Any]:
     """What the numbers of a run may depend on beyond its inputs: threads, device, precision, versions."""
     import torchvision
 
+    from vpbench.runtime.numerics import numerics_record
+
     record = {
-        "torch_threads": torch.get_num_threads(),
+        **numerics_record(),  # threads (used and given), CPU kernel family, oneDNN/MKL versions
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
         "precision": precision,
@@ -203,6 +206,7 @@ def finish_cell(item: Any, context: tuple, load_seconds: float) -> dict[str, Any
     scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
     identity = cell.fields()
     runtime = runtime_record(device, outcome.precision)
+    costs, method_outputs = cost_columns(vp, data, settings, outcome)  # trainable params by part, FLOPs
     effective_shots = int(split.effective_shots)
     row = {
         **identity,
@@ -218,7 +222,7 @@ def finish_cell(item: Any, context: tuple, load_seconds: float) -> dict[str, Any
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
         "lr": settings.lr,
-        "trainable_params": sum(p.numel() for p in vp.trainable_parameters()),
+        **costs,
         "device": device.type,
         "precision": outcome.precision,
         "torch_threads": runtime["torch_threads"],
@@ -245,6 +249,7 @@ def finish_cell(item: Any, context: tuple, load_seconds: float) -> dict[str, Any
             "delta": {k: v.detach().cpu() for k, v in vp.prompt.state_dict().items()},
             "effective": vp.prompt.effective().detach().cpu(),
             "mapping": vp.head.first_sources().detach().cpu(),
+            "head": {k: v.detach().cpu() for k, v in vp.head.state_dict().items()},
         },
         "cell.json": {
             "cell": identity,
@@ -259,6 +264,7 @@ def finish_cell(item: Any, context: tuple, load_seconds: float) -> dict[str, Any
             "split": {k: v for k, v in split.record.items() if k != "indices"},
             "calibration": training.record(),
             "runtime": runtime,
+            "method_outputs": method_outputs,
             "config": study.as_config(),
         },
     }

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from vpbench.engine.cell import CellPaths
 from vpbench.study import paths
 from vpbench.study.grid import Cell
@@ -60,10 +58,12 @@ class JobInputs:
 
 def job_context(snakemake: Any, pack: bool = False) -> tuple[Study, Any, JobInputs]:
     """(study, cell or pack members, inputs) of a ``train_cell`` / ``train_pack`` job."""
+    from vpbench.engine.settings import resolve_device
+    from vpbench.runtime.numerics import apply_threads
     from vpbench.study import dag
 
     study = study_of(snakemake)
-    torch.set_num_threads(int(snakemake.threads))
+    apply_threads(study.cpu_threads, int(snakemake.threads), resolve_device(study.device).type)
     wildcards = dict(snakemake.wildcards.items())
     inputs = dict(snakemake.input.items())
     splits = inputs["splits"] if pack else [inputs["split"]]

@@ -143,33 +143,45 @@ def linear_probe_parameter_count(feature_dim: int, num_classes: int) -> int:
     return feature_dim * num_classes + num_classes
 
 
-def feature_extractor(network: nn.Module) -> tuple[nn.Module, int]:
-    """A copy of ``network`` whose final classifier is an identity, and its feature width (for ``lp``).
-
-    Handles timm models (``reset_classifier``), torchvision ResNets (``fc``), ViTs (``heads.head``) and
-    ``classifier`` Sequentials ending in a Linear (MobileNet, EfficientNet) and plain Sequentials ending
-    in a Linear. The original is untouched.
-    """
-    model = copy.deepcopy(network)
-    if hasattr(model, "reset_classifier") and hasattr(model, "num_features"):
-        model.reset_classifier(0)
-        return model, int(model.num_features)
-    if isinstance(getattr(model, "fc", None), nn.Linear):
-        width = model.fc.in_features
-        model.fc = nn.Identity()
-        return model, width
-    heads = getattr(model, "heads", None)
-    if isinstance(heads, nn.Sequential) and isinstance(getattr(heads, "head", None), nn.Linear):
-        width = heads.head.in_features
-        heads.head = nn.Identity()
-        return model, width
-    if isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear):
-        width = model[-1].in_features
-        model[-1] = nn.Identity()
-        return model, width
-    classifier = getattr(model, "classifier", None)
-    if isinstance(classifier, nn.Sequential) and isinstance(classifier[-1], nn.Linear):
-        width = classifier[-1].in_features
-        classifier[-1] = nn.Identity()
-        return model, width
+def classifier_name(network: nn.Module) -> str:
+    """The dotted name of ``network``'s final classifier Linear (timm's ``get_classifier()``, ``fc``,
+    ``heads.head``, ``head``, the last layer of a plain Sequential or of a ``classifier`` Sequential)."""
+    getter = getattr(network, "get_classifier", None)
+    if callable(getter):
+        target = getter()
+        for name, module in network.named_modules():
+            if module is target and isinstance(module, nn.Linear):
+                return name
+    candidates = ["fc", "heads.head", "head", "classifier"]
+    if isinstance(network, nn.Sequential):
+        candidates.insert(0, str(len(network) - 1))
+    classifier = getattr(network, "classifier", None)
+    if isinstance(classifier, nn.Sequential):
+        candidates.append(f"classifier.{len(classifier) - 1}")
+    modules = dict(network.named_modules())
+    for name in candidates:
+        if isinstance(modules.get(name), nn.Linear):
+            return name
     raise ConfigError(f"cannot find the final classifier of {type(network).__name__} to replace")
+
+
+def feature_extractor(network: nn.Module) -> tuple[nn.Module, int]:
+    """A copy of ``network`` whose final classifier is removed, and its feature width (for ``lp``).
+
+    The classifier (:func:`classifier_name`) becomes an ``Identity``, or, for a fake-quantized classifier,
+    its input quantizer, so the features are exactly what the compressed classifier would have read
+    (VVTQ models quantize the classifier input in a separate module, which stays). The original is
+    untouched.
+    """
+    name = classifier_name(network)
+    model = copy.deepcopy(network)
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    linear = getattr(parent, child) if not child.isdigit() else parent[int(child)]
+    replacement = getattr(linear, "input_quantizer", None)
+    replacement = replacement if isinstance(replacement, nn.Module) else nn.Identity()
+    if child.isdigit():
+        parent[int(child)] = replacement
+    else:
+        setattr(parent, child, replacement)
+    return model, int(linear.in_features)

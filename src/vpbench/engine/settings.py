@@ -51,9 +51,15 @@ class TrainSettings:
 
 
 def resolve_device(requested: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a CUDA device is a ConfigError."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from vpbench.study.environment import cuda_problem
+
+    if problem := cuda_problem(requested):
+        from vpbench.errors import ConfigError
+
+        raise ConfigError(problem)
     return torch.device(requested)
 
 

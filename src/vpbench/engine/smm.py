@@ -138,10 +138,14 @@ class SampleSpecificMaskPrompt(nn.Module):
         patch_size: int = SMM_DEFAULTS.patch_size,
         channels: int = SMM_DEFAULTS.mask_channels,
         seed: int | None = None,
+        mask_lr_factor: float = 1.0,
+        mask_gamma: float | None = None,
     ) -> None:
         super().__init__()
         _check_architecture(layers, patch_size, channels, size)
         self.canvas, self.input_size, self.patch_size = size, size, patch_size
+        # the mask CNN's lr relative to δ's and its MultiStep γ (None: the cell's γ), see param_groups
+        self.mask_lr_factor, self.mask_gamma = float(mask_lr_factor), mask_gamma
         self.register_buffer("mean", _as_buffer(mean))
         self.register_buffer("std", _as_buffer(std))
         if seed is None:
@@ -151,6 +155,18 @@ class SampleSpecificMaskPrompt(nn.Module):
                 torch.manual_seed(seed)
                 self.mask_generator = MaskGenerator(layers, patch_size, channels)
         self.program = nn.Parameter(torch.zeros(3, size, size))
+
+    def param_groups(self) -> list[dict]:
+        """Optimiser groups for the loop: δ, and the mask CNN with its own ``lr_factor`` and ``gamma``.
+
+        One group when the mask CNN follows δ's recipe (ResNets: one Adam equals the published two).
+        """
+        if self.mask_lr_factor == 1.0 and self.mask_gamma is None:
+            return [{"params": list(self.parameters())}]
+        mask = {"params": list(self.mask_generator.parameters()), "lr_factor": self.mask_lr_factor}
+        if self.mask_gamma is not None:
+            mask["gamma"] = self.mask_gamma
+        return [{"params": [self.program]}, mask]
 
     def resize(self, images: torch.Tensor) -> torch.Tensor:
         """[B,3,h,w] in [0,1] → [B,3,L,L] (identity when already L×L)."""

@@ -128,7 +128,13 @@ def train_visual_prompt(
 
 
 def _remap(run: CellRun) -> int:
-    """FLM/ILM: count (source argmax, label) pairs under the current prompt and re-assign the map."""
+    """FLM/ILM: count (source argmax, label) pairs under the current prompt and re-assign the map.
+
+    A head with its own re-estimation pass (``remap_pass(run)``, e.g. BLM+) runs that instead.
+    """
+    remap_pass = getattr(run.model.head, "remap_pass", None)
+    if remap_pass is not None:
+        return remap_pass(run)
     data, device = run.data, run.train_inputs.device
     counts = frequency_counts(
         run.model, data.train_images, data.train_labels, run.settings.eval_batch_size, device, data.input_kind
@@ -207,6 +213,11 @@ def _finish_epoch(run: CellRun, device: torch.device) -> None:
     run.end_epoch(accuracy)
 
 
+def fitted_outside_loop(model: VisualPromptModel) -> bool:
+    """Whether a method fits its model once outside this loop (``fit_outcome``: the linear probe)."""
+    return hasattr(model, "fit_outcome")
+
+
 def train_pack(
     members: list[PackMember], *, device: torch.device, progress: bool = True
 ) -> list[TrainOutcome]:
@@ -215,6 +226,12 @@ def train_pack(
     Cells keep their own order, schedule, map, history and checkpoint, so each ends as it would alone
     (up to float rounding of batched kernels); packing only removes per-process and small-batch costs.
     """
+    if any(fitted_outside_loop(m.model) for m in members):
+        return [
+            m.model.fit_outcome(m, device) if fitted_outside_loop(m.model)
+            else train_pack([m], device=device, progress=progress)[0]
+            for m in members
+        ]  # fmt: skip
     runs = [CellRun(m.model, m.data, m.settings, device, m.store, m.label, m.selection) for m in members]
     for run in runs:
         if not run.done:

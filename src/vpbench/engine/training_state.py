@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -74,8 +74,8 @@ def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(count, generator=generator)
 
 
-def make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
-    """Adam or SGD over the trainable parameters, as the method's recipe says."""
+def make_optimizer(params: list[nn.Parameter] | list[dict], settings: TrainSettings) -> torch.optim.Optimizer:
+    """Adam or SGD over the trainable parameters (or parameter groups), as the method's recipe says."""
     if settings.optimizer == "adam":
         return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     if settings.optimizer == "sgd":
@@ -83,6 +83,16 @@ def make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch
             params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
         )
     raise ValueError(f"unknown optimizer {settings.optimizer!r}; allowed: adam, sgd")
+
+
+def group_schedules(schedule: Schedule, groups: list[dict], settings: TrainSettings) -> list[Schedule]:
+    """One schedule per optimiser group: the cell's, with the group's ``lr_factor`` and ``gamma`` if set
+    (e.g. SMM's mask network on ViTs: lr × 0.1, never decayed)."""
+    return [
+        replace(schedule, base_lr=settings.lr * group.get("lr_factor", 1.0),
+                gamma=group.get("gamma", schedule.gamma))
+        for group in groups
+    ]  # fmt: skip
 
 
 def effective_prompt(model: VisualPromptModel) -> torch.Tensor:
@@ -123,7 +133,12 @@ class CellRun:
             settings.schedule, settings.lr, self.epochs, self.steps_per_epoch,
             settings.milestones, settings.gamma, settings.warmup_steps,
         )  # fmt: skip
-        self.optimizer = make_optimizer(model.trainable_parameters(), settings)
+        self.optimizer = make_optimizer(model.param_groups(), settings)
+        # --- method hooks (per-group schedules, post-step hook): docs/methods/beyond.md ---
+        self.group_schedules = group_schedules(self.schedule, self.optimizer.param_groups, settings)
+        after_step = getattr(model, "after_optimizer_step", None)
+        if after_step is not None:  # e.g. full fine-tuning re-applies pruning masks after every step
+            self.optimizer.register_step_post_hook(lambda *_: after_step())
         self.timings = {"setup": 0.0, "mapping": 0.0, "train": 0.0, "eval": 0.0}
         self.history: list[dict[str, Any]] = []
         self.prompts = [effective_prompt(model)] if settings.save_prompt_history else []
@@ -146,6 +161,8 @@ class CellRun:
             return
         self.model.prompt.load_state_dict(state["prompt"])
         self.model.head.load_state_dict(state["head"])
+        if "source" in state:  # a method that trains the source model (full fine-tuning)
+            self.model.source_model.load_state_dict(state["source"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.running = state["epoch"], state["step"], state["running"]
         self.history, self.previous_prompt = state["history"], state["previous_prompt"]
@@ -155,7 +172,7 @@ class CellRun:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue exactly from here (tensors and plain containers only)."""
-        return {
+        state = {
             "prompt": self.model.prompt.state_dict(),
             "head": self.model.head.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -167,6 +184,9 @@ class CellRun:
             "prompt_history": torch.stack(self.prompts) if self.prompts else torch.empty(0),
             "selected": self.selected,
         }
+        if getattr(self.model, "train_source", False):
+            state["source"] = self.model.source_model.state_dict()
+        return state
 
     def save(self) -> None:
         """Flush a checkpoint (no-op without a store)."""
@@ -190,8 +210,8 @@ class CellRun:
 
     def next_batch(self) -> torch.Tensor:
         """Indices of this step's batch; also sets this step's learning rate."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.schedule.lr(self.epoch, self.step)
+        for group, schedule in zip(self.optimizer.param_groups, self.group_schedules, strict=True):
+            group["lr"] = schedule.lr(self.epoch, self.step)
         return self.batches[self.step].to(self.train_inputs.device)
 
     def record_step(self, loss: torch.Tensor, logits: torch.Tensor, index: torch.Tensor) -> bool:
@@ -244,17 +264,23 @@ class CellRun:
         else:
             keep = False
         if keep:
-            self.selected = {
-                "epoch": self.epoch,
-                "score": float(accuracy),
-                "prompt": _state_copy(self.model.prompt),
-                "head": _state_copy(self.model.head),
-            }
+            parts = {name: _state_copy(part) for name, part in kept_parts(self.model).items()}
+            self.selected = {"epoch": self.epoch, "score": float(accuracy), **parts}
 
     def restore_selected(self) -> int:
-        """Load the reported epoch's prompt and map into the model (after training); returns that epoch."""
+        """Load the reported epoch's prompt and map (and trained source) into the model after training;
+        returns that epoch."""
         if self.selection.kind == "last" or self.selected is None:
             return len(self.history) - 1
-        self.model.prompt.load_state_dict(self.selected["prompt"])
-        self.model.head.load_state_dict(self.selected["head"])
+        for name, part in kept_parts(self.model).items():
+            part.load_state_dict(self.selected[name])
         return int(self.selected["epoch"])
+
+
+def kept_parts(model: VisualPromptModel) -> dict[str, nn.Module]:
+    """What a selected epoch keeps: prompt and head, and the source model where the method trains it
+    (full fine-tuning), so a selected epoch reports that epoch's whole network."""
+    parts = {"prompt": model.prompt, "head": model.head}
+    if getattr(model, "train_source", False):
+        parts["source"] = model.source_model
+    return parts

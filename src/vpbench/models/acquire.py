@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,35 @@ def acquire_weights(
         _pin(family, lock, fetch(source, dest, expected, **fetch_options), dest)
         return dest
     raise MissingSourceError(missing_weights_message(family, dest, expected))
+
+
+def acquisition_problem(family_name: str, dest_dir: str | Path, *, allow_network: bool) -> str | None:
+    """Why :func:`acquire_weights` would fail for ``family_name``, or None; looks only at what exists
+    (no hashing, no network), so the workflow can ask before any job runs."""
+    family = get_model_family(family_name)
+    source = family.weights
+    if source is None:
+        return f"model family {family_name!r} has no weight source to acquire"
+    if source.local_path is not None:
+        path = Path(source.local_path)
+        if path.is_file():
+            return None
+        return (
+            f"checkpoint {path} declared {source.instructions} does not exist (expected sha256 "
+            f"{source.sha256})"
+        )
+    dest = Path(dest_dir) / source.filename
+    if dest.is_file() or family.assemble is not None:  # an assembler names its own missing pieces
+        return None
+    if source.pip_package is not None and (packaged := _packaged_file(source)) is not None:
+        if packaged.is_file():
+            return None
+    expected = source.sha256 or pinned_sha256_for(Path(dest_dir) / LOCK_FILENAME, family.name)
+    if (source.urls or source.gdrive_id) and source.status != "not public":
+        if allow_network:
+            return None
+        return missing_weights_message(family, dest, expected, "download is false in the study")
+    return missing_weights_message(family, dest, expected)
 
 
 def verify_local_checkpoint(family: ModelFamily) -> Path:
@@ -123,3 +153,47 @@ def _copy_from_package(family: ModelFamily, dest: Path, expected: str | None, lo
         actual = verify_sha256(tmp, expected)
     _pin(family, lock, actual, dest)
     return dest
+
+
+ACQUIRED_RECORD = "acquired.json"  # the workflow's acquisition marker next to a family's weights file
+
+
+def quarantine_corrupt_weights(
+    family_name: str, path: str | Path, expected: str | None, *, allow_network: bool = True
+) -> str | None:
+    """If ``path`` (a family's acquired weights file) no longer matches ``expected``, move it aside and
+    drop its acquisition record, so the next run re-acquires it; return what happened and what to do.
+
+    Returns None when the file still matches (the fault lies elsewhere). A user's own checkpoint is never
+    moved: the message says to restore it or declare its new sha256.
+    """
+    from vpbench.sources.checksums import sha256_file
+
+    family = get_model_family(family_name)
+    path = Path(path)
+    if not path.is_file():
+        return None
+    actual = sha256_file(path)
+    wanted = expected or (family.weights.sha256 if family.weights else None)
+    wanted = wanted or pinned_sha256_for(path.parent / LOCK_FILENAME, family.name)
+    if wanted is None or actual.startswith(wanted.lower()):
+        return None
+    if family.weights is not None and family.weights.local_path is not None:
+        return (
+            f"the checkpoint {path} no longer matches its declared sha256 (expected {wanted}, found "
+            f"{actual}). It is your own file, so vpbench leaves it alone: restore the original file, or "
+            "declare the new sha256 in the study's checkpoint entry if the change is intended"
+        )
+    quarantined = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    path.replace(quarantined)
+    (path.parent / ACQUIRED_RECORD).unlink(missing_ok=True)
+    message = (
+        f"the acquired weights file {path} is corrupt (sha256 {actual}, expected {wanted}); it was moved to "
+        f"{quarantined} and its acquisition record removed, so the next run acquires it again"
+    )
+    problem = acquisition_problem(family_name, path.parent, allow_network=allow_network)
+    if problem:
+        message += f". It cannot be acquired again automatically: {problem}"
+    else:
+        message += ": rerun the same command"
+    return message + f". Delete {quarantined} once the rerun has succeeded"

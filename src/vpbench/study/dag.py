@@ -168,11 +168,6 @@ def imagenet_top1_files(study: Study) -> list[str]:
             for v in study.all_variants()]  # fmt: skip
 
 
-def dataset_root(study: Study, wildcards: Mapping[str, Any]) -> str:
-    """Where a dataset's raw files live (params of the acquisition rule)."""
-    return study.dataset_root(wildcards["dataset"])
-
-
 def dense_variants(study: Study) -> dict[str, str]:
     """Model → its dense variant."""
     return {name: model.dense_variant for name, model in study.models.items()}
@@ -191,3 +186,20 @@ def training_logs(study: Study) -> dict[tuple, tuple[str, str]]:
         else:
             result[ids] = ("train_cell", paths.cell_log(cell))
     return result
+
+
+def feature_inputs(study: Study, wildcards: Mapping[str, Any]) -> dict[str, str]:
+    """What a ``features`` job reads: the variant's card and the split's cache at the dataset's input size."""
+    dataset = wildcards["dataset"]
+    return {
+        "card": paths.card(study.name, wildcards["model"], wildcards["variant"]),
+        "cache": paths.cache_manifest(dataset, wildcards["split"], study.dataset_input_size(dataset)),
+    }
+
+
+def feature_size(study: Study, wildcards: Mapping[str, Any]) -> int:
+    """L, the side images are resized to before feature extraction: the canvas, else the model's size."""
+    from vpbench.models import get_model_family
+
+    family = get_model_family(study.variant(wildcards["model"], wildcards["variant"]).family)
+    return int(study.canvas or family.input_size)

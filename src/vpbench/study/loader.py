@@ -13,6 +13,8 @@ from types import MappingProxyType
 from typing import Any
 
 from vpbench.errors import ConfigError
+from vpbench.study.checks import check_finite, check_study
+from vpbench.study.environment import Environment, check_configfiles, check_environment
 from vpbench.study.grid import Cell, expand_cells, pairs_with, plan_packs
 from vpbench.study.plugins import load_plugins
 from vpbench.study.schema import validate_config
@@ -158,12 +160,14 @@ def load_study(config: MutableMapping[str, Any], schema: Mapping[str, Any] | Non
     """Load plugins, validate ``config`` (filling schema defaults in place) and return the checked study
     with its cells and packs."""
     load_plugins(_plugin_names(config))
+    check_finite(config)
     validate_config(config, schema)
     study = _resolve_variants(build_study(config))
     _check_names(study)
     check_checkpoints(study)
     check_dataset_roots(study)
     cells = expand_cells(study)
+    check_study(study, cells)
     check_cells(study, cells)
     packs = plan_packs(study, cells)
     return replace(
@@ -173,7 +177,17 @@ def load_study(config: MutableMapping[str, Any], schema: Mapping[str, Any] | Non
     )
 
 
-__all__ = ["check_cells", "check_dataset_roots", "load_study", "shots_key", "study_of"]
+def plan_study(config: MutableMapping[str, Any], environment: Environment | None) -> tuple[Study, list[str]]:
+    """The workflow's entry point: :func:`load_study`, then (in the main Snakemake process) the checks of
+    this machine and working directory. Returns the study and the warnings to show."""
+    if environment is not None:
+        check_configfiles(environment.configfiles)  # first: Snakemake has already merged their keys
+    study = load_study(config)
+    warnings = check_environment(study, environment) if environment is not None else []
+    return study, warnings
+
+
+__all__ = ["check_cells", "check_dataset_roots", "load_study", "plan_study", "shots_key", "study_of"]
 
 
 def study_of(snakemake: Any) -> Study:

@@ -39,6 +39,8 @@ CACHE_MANIFEST = f"{CACHE_DIR}/manifest.json"
 SPLIT_FILE = "resources/splits/{dataset}/{mode}/{shots}shot-seed{seed}.json"
 TEXT_EMBEDDINGS = "results/{study}/text/{model}/{variant}/{dataset}-{templates}.pt"
 TEXT_EMBEDDINGS_SHA256 = f"{TEXT_EMBEDDINGS}.sha256"
+FEATURES = "results/{study}/features/{model}/{variant}/{dataset}-{split}.npy"
+FEATURES_META = "results/{study}/features/{model}/{variant}/{dataset}-{split}.json"
 TABLES_DIR = "results/{study}/tables"
 FIGURES_DIR = "results/{study}/figures"
 CELL_LOG = "logs/train_cell/{study}/{dataset}/{model}/{variant}/{method}/{shots}shot/seed{seed}.log"
@@ -114,6 +116,11 @@ def text_embeddings(study: str, model: str, variant: str, dataset: str, template
     return TEXT_EMBEDDINGS.format(
         study=study, model=model, variant=variant, dataset=dataset, templates=templates
     )
+
+
+def features(study: str, model: str, variant: str, dataset: str, split: str) -> str:
+    """Penultimate features of one (variant, dataset, split), for the linear probe."""
+    return FEATURES.format(study=study, model=model, variant=variant, dataset=dataset, split=split)
 
 
 def table(study: str, name: str, ext: str = "parquet") -> str:

@@ -37,6 +37,16 @@ def _allowed_keys(schema: Mapping[str, Any]) -> str:
 def describe(error: ValidationError) -> str:
     """One human sentence for a schema violation: where, what is wrong, what is allowed."""
     where = _key_path(error)
+    if "propertyNames" in error.schema_path:  # the instance is a key of the mapping at ``where``
+        rule = error.schema.get("description") or error.message
+        return f"{where}: key {error.instance!r} is not allowed; {rule}"
+    if error.validator in ("maxLength", "minLength"):
+        longest = error.validator == "maxLength"
+        shown = error.instance if len(error.instance) <= 40 else f"{error.instance[:37]}..."
+        return (
+            f"{where}: {shown!r} ({len(error.instance)} characters) is too {'long' if longest else 'short'}; "
+            f"allowed: {'at most' if longest else 'at least'} {error.validator_value} characters"
+        )
     if error.validator == "additionalProperties":
         unexpected = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         keys = ", ".join(repr(key) for key in unexpected)

@@ -187,6 +187,9 @@ class Study:
     report: Mapping[str, Any]
     plugins: tuple[str, ...]
     config: Mapping[str, Any] = field(repr=False, compare=False)
+    cpu_threads: int | None = 1  # intra-op threads of CPU jobs; None: the job's thread count
+    shots_above_class_size: str = "cap"  # "cap" (warn, record effective shots) or "refuse"
+    allow_outside_project: bool = False  # paths outside the working directory are allowed
     cells: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # set by load_study
     packs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, repr=False, compare=False)
     calibration: Mapping[str, Any] = field(default_factory=lambda: _frozen({"temperature": "protocol"}))
@@ -279,6 +282,9 @@ def build_study(config: Mapping[str, Any]) -> Study:
         report=_frozen(config["report"]),
         plugins=tuple(config["plugins"]),
         config=_frozen(config),
+        cpu_threads=config["cpu_threads"],
+        shots_above_class_size=config["shots_above_class_size"],
+        allow_outside_project=bool(config["paths"]["allow_outside_project"]),
         calibration=_frozen(
             {"temperature": "off" if config["calibration"]["temperature"] in ("off", False) else "protocol"}
         ),
