@@ -117,7 +117,7 @@ def test_val_selection_without_a_held_out_split_reports_the_last_epoch_and_says_
 
 def test_paper_ece_uses_the_authors_test_batch_of_64_for_oxford_pets():
     """The fork's OxfordPets test loader used batch 64 (docs/calibration.md): in the registry and the plan."""
-    config = {**copy.deepcopy(CONFIG), "datasets": {"oxford_pets": {}}, "download": True}
+    config = {**copy.deepcopy(CONFIG), "datasets": {"oxford_pets": {"input_size": 16}}, "download": True}
     study = load_study(config)
     assert cell_plan(study, study.cells[0])["dataset"]["paper_ece_batch"] == 64
     assert get_dataset("oxford_pets").paper_ece_batch == 64

@@ -96,9 +96,10 @@ def group_schedules(schedule: Schedule, groups: list[dict], settings: TrainSetti
 
 
 def effective_prompt(model: VisualPromptModel) -> torch.Tensor:
-    """The prompt as it acts on pixels, detached on the CPU."""
+    """The prompt as it acts on pixels, detached on the CPU: a copy, never a view of a parameter (SMM's
+    ``effective()`` is its δ itself, which the optimiser updates in place)."""
     with torch.no_grad():
-        return model.prompt.effective().detach().float().cpu()
+        return model.prompt.effective().detach().float().cpu().clone()
 
 
 def _fresh_running(lr: float) -> dict[str, Any]:
