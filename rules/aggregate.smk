@@ -109,22 +109,10 @@ rule study_status:
         "../workflow/scripts/study_status.py"
 
 
-# A variant's measured ImageNet-1k top-1 (imagenet_top1.json beside its card) is read when the study
-# measures it (paths.imagenet_val) and the workflow has a rule that writes it.
-MEASURED_TOP1 = (
-    [
-        f"{paths.variant_dir(STUDY.name, v.model, v.name)}/imagenet_top1.json"
-        for v in STUDY.all_variants()
-    ]
-    if STUDY.imagenet_val and "imagenet_top1" in {rule.name for rule in workflow.rules}
-    else []
-)
-
-
 rule model_table:
     input:
         cards=dag.variant_cards(STUDY),
-        measured=MEASURED_TOP1,
+        top1=dag.imagenet_top1_files(STUDY),
     output:
         html=report(
             paths.table(STUDY.name, "models", "html"),

@@ -40,6 +40,46 @@ DISPLAY_COLUMNS: dict[str, str] = {
 }
 
 
+def measure_variant_top1(
+    variant_dir: Path,
+    imagenet_val: str | Path,
+    *,
+    device: str = "cpu",
+    batch_size: int = 100,
+    workers: int = 0,
+) -> dict[str, Any]:
+    """A variant's ImageNet-1k top-1/top-5 [%] on a validation folder, with its card's published top-1.
+
+    Models without a classifier over the folder's classes (CLIP, other heads) get ``top1: null`` and a
+    ``reason``.
+    """
+    from vpbench.models.imagenet import imagenet_val_folder, imagenet_wnids, measure_top1
+
+    net, card = load_variant_model(Path(variant_dir))
+    family = get_model_family(card["family"])
+    record = {k: card.get(k) for k in ("model", "variant", "family", "published_top1")}
+    classes = sorted(p.name for p in imagenet_val_folder(imagenet_val).iterdir() if p.is_dir())
+    wnids = imagenet_wnids()
+    if len(classes) == len(wnids) and classes != wnids:
+        wrong = next(c for c, w in zip(classes, wnids, strict=True) if c != w)
+        raise ValueError(
+            f"paths.imagenet_val: {imagenet_val} has 1000 class folders but they are not the ImageNet-1k "
+            f"WordNet ids (e.g. {wrong!r}), so their order is not the models' output order"
+        )
+    reason = ""
+    if family.kind != "classifier":
+        reason = f"a {family.kind} model has no ImageNet classifier head"
+    elif family.num_classes != len(classes):
+        reason = f"{family.num_classes} model outputs but {len(classes)} class folders in {imagenet_val}"
+    if reason:
+        return record | {"top1": None, "top5": None, "reason": reason}
+    measured = measure_top1(
+        net, imagenet_val, input_size=family.input_size, mean=family.mean, std=family.std,
+        batch_size=batch_size, device=device, workers=workers,
+    )  # fmt: skip
+    return record | measured | {"reason": ""}
+
+
 def _bits(card: Mapping[str, Any]) -> str:
     spec = card.get("compression_spec") or {}
     weight, act = spec.get("weight_bits"), spec.get("act_bits")
@@ -53,16 +93,13 @@ def _number(value: Any) -> float:
 
 
 def measured_top1(variant_dir: Path) -> float:
-    """The measured ImageNet-1k top-1 [%] of a variant, NaN when the study did not measure it."""
+    """The measured ImageNet-1k top-1 [%] of a variant (:func:`measure_variant_top1`'s record), NaN when
+    the study did not measure it or the model has no ImageNet head."""
     path = Path(variant_dir) / MEASURED_TOP1
     if not path.is_file():
         return math.nan
-    record = json.loads(path.read_text(encoding="utf-8"))
-    value = record.get("top1", record.get("top1_pct", record.get("accuracy")))
-    if value is None:
-        return math.nan
-    value = float(value)
-    return value * 100 if value <= 1.0 else value  # a fraction or percent
+    value = json.loads(path.read_text(encoding="utf-8")).get("top1")
+    return math.nan if value is None else float(value)
 
 
 def model_table(variant_dirs: Sequence[Path], dense_variants: Mapping[str, str]) -> pd.DataFrame:

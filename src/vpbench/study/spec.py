@@ -192,6 +192,7 @@ class Study:
     allow_outside_project: bool = False  # paths outside the working directory are allowed
     cells: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # set by load_study
     packs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, repr=False, compare=False)
+    calibration: Mapping[str, Any] = field(default_factory=lambda: _frozen({"temperature": "protocol"}))
 
     def recipe(self, method: str) -> Recipe:
         """The study's recipe for ``method``: study-wide settings with its ``method_overrides`` on top."""
@@ -284,4 +285,7 @@ def build_study(config: Mapping[str, Any]) -> Study:
         cpu_threads=config["cpu_threads"],
         shots_above_class_size=config["shots_above_class_size"],
         allow_outside_project=bool(config["paths"]["allow_outside_project"]),
+        calibration=_frozen(
+            {"temperature": "off" if config["calibration"]["temperature"] in ("off", False) else "protocol"}
+        ),
     )
