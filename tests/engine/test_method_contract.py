@@ -248,7 +248,9 @@ def test_method_trains_one_step_and_writes_every_cell_output(name, workspace, tm
     assert list(epochs["epoch"]) == [0] and epochs["method"].eq(name).all()
     assert math.isfinite(epochs.loc[0, "train_loss"]), f"{name}: non-finite training loss"
     assert metrics.loc[0, "train_steps"] >= 1, f"{name}: no training step (or fit iteration) recorded"
-    if metrics.loc[0, "trainable_params_prompt"] > 0:  # a method that trains an input prompt moved it
+    trains_prompt = metrics.loc[0, "trainable_params_prompt"] > 0
+    assert trains_prompt == METHODS[name].trains_prompt, f"{name}: trains_prompt disagrees with its cells"
+    if trains_prompt:  # a method that trains an input prompt moved it
         assert epochs.loc[0, "prompt_step_l2"] > 0, f"{name}: the training step did not move the prompt"
     classes = pd.read_parquet(out / "classes.parquet")
     assert list(classes["class_index"]) == list(range(num_classes))

@@ -112,3 +112,16 @@ def test_the_demo_plan_renders_from_its_own_cells_without_an_empty_panel(demo_st
         for dataset, budget in shots.items():
             planned = context.rows(model=spec.model, dataset=dataset)["shots"]
             assert budget == max(planned, key=lambda s: float("inf") if s == "full" else float(s))
+
+
+def test_prompt_figures_are_planned_only_for_methods_that_train_a_prompt():
+    """The beyond demo has the probe and fine-tuning, which train no prompt: no prompt-evolution figure."""
+    from vpbench.engine.methods import METHODS
+    from vpbench.study.loader import load_study
+
+    study = load_study(yaml.safe_load((REPO / "studies/beyond_demo.yaml").read_text()))
+    methods = {
+        spec.method for spec in plan_figures(context_from_study(study)) if spec.kind == "prompt_evolution"
+    }
+    assert methods and all(METHODS[m].trains_prompt for m in methods)
+    assert {"lp", "ff"} <= set(study.methods) and methods.isdisjoint({"lp", "ff"})

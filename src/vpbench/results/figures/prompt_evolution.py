@@ -182,7 +182,14 @@ def prompt_image(
 def _plan(context: PlanContext) -> list[FigureSpec]:
     if not context.prompt_history:
         return []
-    return plan_per_class("prompt_evolution", "evolution", context)
+    return plan_per_class("prompt_evolution", "evolution", context, method_filter=_trains_prompt)
+
+
+def _trains_prompt(method: str) -> bool:
+    """Whether the method trains an input prompt (its registry says; the probe and fine-tuning do not)."""
+    from vpbench.engine.methods import METHODS
+
+    return method in METHODS and METHODS[method].trains_prompt
 
 
 def _render(spec: FigureSpec, tables: Tables) -> Plot:
