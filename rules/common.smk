@@ -9,8 +9,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from vpbench.cluster import hooks as cluster_hooks  # noqa: E402
 from vpbench.errors import VpbenchError  # noqa: E402
+from vpbench.results.figures import FIGURE_KINDS, tables_read  # noqa: E402
 from vpbench.results.figures.render import study_figure_plan  # noqa: E402
-from vpbench.results.tables import study_tables  # noqa: E402
+from vpbench.results.plan import category_label  # noqa: E402
+from vpbench.results.tables import TABLE_KINDS, recipes_json, study_tables  # noqa: E402
 from vpbench.study import dag, paths  # noqa: E402
 from vpbench.study.environment import environment_of  # noqa: E402
 from vpbench.study.loader import plan_study  # noqa: E402
@@ -49,49 +51,66 @@ wildcard_constraints:
     **dag.wildcard_constraints(STUDY),
 
 
+# What the report holds is planned from the study's cells by the figure and table kinds of the registries
+# (vpbench.results.figures.kinds, vpbench.results.tables.kinds): a plugin's kinds are planned like ours.
+REPORT_DIR = Path(workflow.basedir) / "report"
 FIGURE_PLAN = study_figure_plan(STUDY)
+FIGURE_TABLES = tables_read(FIGURE_PLAN)
 TABLES = study_tables(STUDY)
-CATEGORIES = {
-    "accuracy": "Accuracy",
-    "calibration": "Calibration",
-    "compression_cost": "Compression cost",
-    "label_mapping": "Label mapping",
-    "prompts": "Prompts",
-    "claims": "Claims",
-    "methods": "Methods",
-}
+STATS_TABLES = ("comparisons", "intervals", "cell_intervals")
 
 
 def figure_output(spec):
+    kind = FIGURE_KINDS[spec.kind]
     return report(
         paths.figure(STUDY.name, spec.stem),
-        caption=f"../report/fig_{spec.kind}.rst",
-        category=CATEGORIES[spec.category],
+        caption=kind.caption_path(REPORT_DIR),
+        category=category_label(kind.category),
         # one figure kind per subcategory: Snakemake's report breaks when a 2-valued label does not pair up
-        subcategory=f"{spec.model} · {spec.kind.replace('_', ' ')}",
+        subcategory=f"{spec.model} · {kind.label}",
         labels={
-            "figure": spec.kind.replace("_", " "),
+            "figure": kind.label,
             "dataset": spec.dataset or "all",
             "method": spec.method or "all",
-            "detail": spec.metric or (f"{spec.shots}-shot" if spec.shots else "—"),
+            "detail": spec.detail,
         },
     )
 
 
 def table_output(name):
+    kind = TABLE_KINDS[name]
     return report(
         paths.table(STUDY.name, name, "html"),
-        caption=f"../report/table_{name}.rst",
-        category="Tables",
-        labels={"table": name.replace("_", " ")},
+        caption=kind.caption_path(REPORT_DIR),
+        category=category_label(kind.category),
+        subcategory=kind.label,
+        labels={"table": kind.label},
     )
 
 
-def all_targets(wildcards):
+def figure_inputs(wildcards):
+    """The aggregated tables the planned figures' renderers read (the model table only when asked)."""
+    files = {
+        "cells": paths.table(STUDY.name, "cells"),
+        "epochs": paths.table(STUDY.name, "epochs"),
+        "classes": paths.table(STUDY.name, "classes"),
+        "reliability": paths.table(STUDY.name, "reliability"),
+        "comparisons": paths.table(STUDY.name, "comparisons"),
+        "missing": paths.table(STUDY.name, "missing", "csv"),
+        "models": paths.table(STUDY.name, "models", "csv"),
+    }
+    return {name: files[name] for name in ["cells", *FIGURE_TABLES] if name in files}
+
+
+def report_targets():
+    """Every file of the report: figures, tables, the model table and the statistics."""
     return [
-        paths.status(STUDY.name),
-        paths.table(STUDY.name, "cells"),
         *[paths.figure(STUDY.name, spec.stem) for spec in FIGURE_PLAN],
         *[paths.table(STUDY.name, name, "html") for name in TABLES],
         paths.table(STUDY.name, "models", "html"),
+        *[paths.table(STUDY.name, name) for name in STATS_TABLES],
     ]
+
+
+def all_targets(wildcards):
+    return [paths.status(STUDY.name), paths.table(STUDY.name, "cells"), *report_targets()]

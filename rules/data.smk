@@ -1,4 +1,5 @@
 # Preprocess once: uint8 caches per (dataset, split, input size) and N-shot index files per seed.
+from vpbench.data.cache import RESIZERS
 
 
 rule build_cache:
@@ -7,6 +8,9 @@ rule build_cache:
     output:
         labels=paths.CACHE_LABELS,
         manifest=paths.CACHE_MANIFEST,
+    params:
+        # the resize rule's text: a changed rule (e.g. the CLIP crop fix of RESULTS_VERSION 3) rebuilds
+        resize_rule=lambda wildcards: RESIZERS[wildcards.resize][1],
     conda:
         "../envs/vpbench.yaml"
     log:

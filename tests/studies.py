@@ -31,11 +31,8 @@ def merged(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
     def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in extra.items():
-            if (
-                isinstance(value, Mapping)
-                and isinstance(base.get(key), dict)
-                and key not in ("models", "datasets")
-            ):
+            nested = isinstance(value, Mapping) and isinstance(base.get(key), dict)
+            if nested and key not in ("models", "datasets"):
                 merge(base[key], value)
             else:
                 base[key] = copy.deepcopy(value)

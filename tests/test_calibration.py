@@ -162,10 +162,12 @@ def test_scaled_metrics_apply_t_and_carry_the_reason() -> None:
     row = cal.temperature_scaled_metrics(logits[250:], labels[250:], fit)
     expected = metrics.compute_metrics(logits[250:] / fit.temperature, labels[250:])
     assert set(row) == set(cal.SCALED_COLUMNS)
-    assert row["ece_ts"] == pytest.approx(expected["ece"]) and row["nll_ts"] == pytest.approx(expected["nll"])
-    assert row["brier_ts"] == pytest.approx(expected["brier"]) and row["calibration_strategy"] == "held_out"
+    assert row["ece_temperature_scaled"] == pytest.approx(expected["ece"])
+    assert row["nll_temperature_scaled"] == pytest.approx(expected["nll"])
+    assert row["brier_temperature_scaled"] == pytest.approx(expected["brier"])
+    assert row["calibration_strategy"] == "held_out"
     missing = cal.temperature_scaled_metrics(logits, labels, cal.TemperatureFit.not_estimable("2 shots"))
-    assert math.isnan(missing["ece_ts"]) and missing["calibration_reason"] == "2 shots"
+    assert math.isnan(missing["ece_temperature_scaled"]) and missing["calibration_reason"] == "2 shots"
     assert missing["calibration_strategy"] == "not_estimable"
 
 

@@ -54,10 +54,10 @@ SCALED_COLUMNS: tuple[str, ...] = (
     "calibration_strategy",
     "calibration_n",
     "calibration_reason",
-    "ece_ts",
-    "adaptive_ece_ts",
-    "nll_ts",
-    "brier_ts",
+    "ece_temperature_scaled",
+    "adaptive_ece_temperature_scaled",
+    "nll_temperature_scaled",
+    "brier_temperature_scaled",
 )
 RELIABILITY_COLUMNS: tuple[str, ...] = (
     "cell_id",
@@ -345,14 +345,14 @@ def temperature_scaled_metrics(
         "calibration_reason": fit.reason,
     }
     if not fit.estimable:
-        return row | dict.fromkeys(("ece_ts", "adaptive_ece_ts", "nll_ts", "brier_ts"), math.nan)
+        return row | dict.fromkeys(SCALED_COLUMNS[6:], math.nan)
     scaled_logits = np.asarray(test_logits, dtype=np.float64) / fit.temperature
     scaled = metrics.compute_metrics(scaled_logits, test_labels, num_bins)
     return row | {
-        "ece_ts": scaled["ece"],
-        "adaptive_ece_ts": scaled["adaptive_ece"],
-        "nll_ts": scaled["nll"],
-        "brier_ts": scaled["brier"],
+        "ece_temperature_scaled": scaled["ece"],
+        "adaptive_ece_temperature_scaled": scaled["adaptive_ece"],
+        "nll_temperature_scaled": scaled["nll"],
+        "brier_temperature_scaled": scaled["brier"],
     }
 
 

@@ -161,7 +161,8 @@ def _mean_or_nan(values: np.ndarray) -> float:
 def compute_metrics(
     logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, num_bins: int = DEFAULT_NUM_BINS
 ) -> dict[str, float]:
-    """All softmax-based test metrics of docs/metrics.md (except temperature scaling) in one dict.
+    """All softmax-based test metrics of docs/metrics.md in one dict (temperature scaling, which needs
+    logits the prompt was not trained on, is :mod:`vpbench.calibration`).
 
     ``kl_uniform_wrong`` is the mean over wrong predictions of KL(p‖U) = log C − H(p) in nats (NaN if
     none is wrong); ``mean_conf_correct`` is NaN if none is right. ``kl_uniform_wrong_paper_compat`` is
@@ -235,23 +236,6 @@ def fit_temperature(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np
         options={"xatol": 1e-7, "maxiter": 500},
     )
     return float(math.exp(result.x))
-
-
-def temperature_scaled_metrics(
-    test_logits: torch.Tensor | np.ndarray,
-    test_labels: torch.Tensor | np.ndarray,
-    fit_logits: torch.Tensor | np.ndarray,
-    fit_labels: torch.Tensor | np.ndarray,
-    num_bins: int = DEFAULT_NUM_BINS,
-) -> dict[str, float]:
-    """Fit T on (fit_logits, fit_labels) — the training subset — and report test ECE and NLL at T."""
-    temperature = fit_temperature(fit_logits, fit_labels)
-    scaled = compute_metrics(_float64(test_logits) / temperature, test_labels, num_bins)
-    return {
-        "temperature": temperature,
-        "ece_temperature_scaled": scaled["ece"],
-        "nll_temperature_scaled": scaled["nll"],
-    }
 
 
 def ece_paper_compat(

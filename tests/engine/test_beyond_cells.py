@@ -34,8 +34,14 @@ CONFIG = {
     "shots": [2],
     "seeds": [1],
     "prompt": {"canvas": 32},
-    "training": {"epochs": 2, "batch_size": {"2": 8}, "eval_batch_size": 128, "save_prompt_history": True},
+    "training": {
+        "epochs": 2,
+        "batch_size": {"2": 8, "5": 16, "20": 32},
+        "eval_batch_size": 128,
+        "save_prompt_history": True,
+    },
 }
+PROTOCOL_SHOTS = (5, 20)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,10 @@ def workspace(tmp_path_factory):
     for split in ("train", "test"):
         build_cache("digits", split, None, root / f"cache-{split}", input_size=16, progress=False,
                     limit_per_class=30 if split == "test" else None)  # fmt: skip
-    write_split(root / "split.json", "digits", 2, 1, np.load(root / "cache-train" / "labels.npy"))
+    labels = np.load(root / "cache-train" / "labels.npy")
+    write_split(root / "split.json", "digits", 2, 1, labels)
+    for shots in PROTOCOL_SHOTS:  # calibration prompts: 5 cross-fitted folds (5-shot), held out (20-shot)
+        write_split(root / f"split-{shots}.json", "digits", shots, 1, labels)
     for variant, spec in VARIANTS.items():
         spec = {"compress": validate_spec(spec["compress"])} if spec else {}
         materialize_variant(
@@ -61,13 +70,14 @@ def workspace(tmp_path_factory):
     return root, load_study(copy.deepcopy(CONFIG))
 
 
-def _run(workspace, method: str, variant: str, out):
-    root, study = workspace
-    cell = Cell("unit", "digits", "mobilenet_v2", variant, method, "2", 1)
+def _run(workspace, method: str, variant: str, out, shots: str = "2", study=None):
+    root, default = workspace
+    cell = Cell("unit", "digits", "mobilenet_v2", variant, method, shots, 1)
     extra = {f"features_{s}": root / "features" / variant / f"digits-{s}.npy" for s in ("train", "test")}
+    split = root / ("split.json" if shots == "2" else f"split-{shots}.json")
     return run_cell(
-        study=study, cell=cell, variant_dir=root / "models" / variant, train_cache=root / "cache-train",
-        test_cache=root / "cache-test", split_path=root / "split.json", out_dir=out,
+        study=study or default, cell=cell, variant_dir=root / "models" / variant,
+        train_cache=root / "cache-train", test_cache=root / "cache-test", split_path=split, out_dir=out,
         checkpoint_dir=out.parent / (out.name + "-ckpt"), extra_inputs=extra if method == "lp" else {},
         progress=False,
     )  # fmt: skip
@@ -133,3 +143,40 @@ def test_features_are_computed_once_per_split_and_carry_their_provenance(workspa
         card.get("model_sha256"),
         card["weights_sha256"],
     }
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("shots", "selection", "strategy", "prompts"), [
+    ("5", "test", "cross_fit", 5), ("20", "val", "held_out", 1),
+])  # fmt: skip
+def test_each_method_runs_the_calibration_protocol_and_selection(
+    workspace, tmp_path, method, shots, selection, strategy, prompts
+):
+    """Calibration prompts (5 folds or one held-out prompt) and an epoch selection for every method: the
+    reported metrics are the selected epoch's (full fine-tuning: its whole network), T is fitted on the
+    calibration prompts, and the linear probe, fitted once without epochs, reports its fit and says why."""
+    config = copy.deepcopy(CONFIG)
+    config["training"]["selection"] = selection
+    study = load_study(config)
+    out = tmp_path / method
+    row = _run(workspace, method, "mag50", out, shots=shots, study=study)
+    assert row["calibration_strategy"] == strategy and row["calibration_prompts"] == prompts
+    assert row["calibration_n"] == (50 if prompts == 5 else 40) and row["wall_calibration_s"] > 0
+    # fitted on the calibration prompts' held-out logits; NaN only with the fit's reason (flat logits)
+    assert np.isfinite(row["temperature"]) or "not inside the log T bounds" in row["calibration_reason"]
+    record = json.loads((out / "cell.json").read_text())["calibration"]
+    assert [p["name"] for p in record["prompts"]] == (
+        ["held_out"] if prompts == 1 else [f"fold{k}" for k in range(5)]
+    )
+    if method == "lp":
+        assert row["selection"] == "last" and "fitted once, without epochs" in row["selection_reason"]
+        assert row["selected_epoch"] == 0
+        return
+    assert row["selection"] == selection and row["selection_reason"] == ""
+    epochs = pd.read_parquet(out / "epochs.parquet")
+    assert 0 <= row["selected_epoch"] < len(epochs) == 2
+    if selection == "test":  # the reported accuracy is the selected epoch's own evaluation
+        assert row["accuracy"] == pytest.approx(epochs["eval_accuracy"].iloc[row["selected_epoch"]])
+        assert row["accuracy"] == pytest.approx(epochs["eval_accuracy"].max())
+    else:
+        assert epochs["val_accuracy"].notna().all()

@@ -30,16 +30,17 @@ SCHEMA_METRICS = [
     "published_top1", "num_classes", "train_size", "test_size", "effective_shots", "is_full", "accuracy",
     "ece",
     "adaptive_ece", "nll", "brier", "mean_confidence", "mean_conf_correct", "kl_uniform_wrong",
-    "kl_uniform_wrong_norm", "kl_uniform_wrong_paper_compat", "temperature", "ece_temperature_scaled",
-    "nll_temperature_scaled",
-    "ece_paper_compat", "acc_best_logged_epoch", "epochs", "batch_size", "lr", "selection",
+    "kl_uniform_wrong_norm", "kl_uniform_wrong_paper_compat", "classwise_ece", "temperature",
+    "log_temperature", "temperature_hit_bound", "calibration_strategy", "calibration_n", "calibration_reason",
+    "ece_temperature_scaled", "adaptive_ece_temperature_scaled", "nll_temperature_scaled",
+    "brier_temperature_scaled", "selection", "selection_reason", "selected_epoch", "calibration_prompts",
+    "ece_paper_compat", "acc_best_logged_epoch", "epochs", "batch_size", "lr",
     "trainable_params", "trainable_params_prompt", "trainable_params_head", "trainable_params_model",
     "flops_forward_per_sample", "flops_train_per_sample", "flops_train_per_step", "train_steps",
     "train_samples_seen", "mapping_passes", "flops_train_total", "trained_sparsity", "trained_weight_bits",
     "device", "precision", "torch_threads", "wall_total_s", "wall_load_s",
-    "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s", "vpbench_version",
-    "status", "failure_reason", "plan_key",
-    "cell_key",
+    "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_calibration_s", "wall_write_s", "vpbench_version",
+    "status", "failure_reason", "plan_key", "cell_key",
 ]  # fmt: skip
 CONFIG = {
     "study": "unit",
@@ -52,6 +53,18 @@ CONFIG = {
     "prompt": {"canvas": 32},
     "training": {"epochs": 4, "batch_size": {"2": 8}, "eval_batch_size": 128, "save_prompt_history": True},
 }
+EXTRA_SHOTS = (5, 20)
+
+
+def selection_config(selection: str = "last", temperature: str = "protocol", epochs: int = 4) -> dict:
+    """CONFIG for the calibration/selection cells: 5- and 20-shot batch sizes, the given modes."""
+    config = copy.deepcopy(CONFIG)
+    config["shots"] = [2, *EXTRA_SHOTS]
+    config["training"] = {**config["training"], "epochs": epochs, "selection": selection,
+                          "batch_size": {"2": 8, "5": 16, "20": 32}}  # fmt: skip
+    config["calibration"] = {"temperature": temperature}
+    validate_config(config)
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +77,8 @@ def workspace(tmp_path_factory):
                     limit_per_class=30 if split == "test" else None)  # fmt: skip
     labels = np.load(root / "cache-train" / "labels.npy")
     write_split(root / "split.json", "digits", 2, 1, labels)
+    for shots in EXTRA_SHOTS:  # calibration and selection cells: cross-fitted (5) and held out (20)
+        write_split(root / f"split-{shots}.json", "digits", shots, 1, labels)
     for variant, spec in {
         "dense": {},
         "mag50": {"compress": {"method": "magnitude", "sparsity": 0.5}},
@@ -77,12 +92,13 @@ def workspace(tmp_path_factory):
     return root, config
 
 
-def _run(root: Path, config: dict, variant: str, out: Path, method: str = "ilm") -> dict:
-    cell = Cell("unit", "digits", "mobilenet_v2", variant, method, "2", 1)
+def _run(root: Path, config: dict, variant: str, out: Path, method: str = "ilm", shots: str = "2") -> dict:
+    cell = Cell("unit", "digits", "mobilenet_v2", variant, method, shots, 1)
     study = _study(config)
+    split = root / ("split.json" if shots == "2" else f"split-{shots}.json")
     return run_cell(
         study=study, cell=cell, variant_dir=root / "models" / variant, train_cache=root / "cache-train",
-        test_cache=root / "cache-test", split_path=root / "split.json", out_dir=out,
+        test_cache=root / "cache-test", split_path=split, out_dir=out,
         checkpoint_dir=out.parent / (out.name + "-ckpt"), progress=False,
     )  # fmt: skip
 
@@ -151,7 +167,7 @@ def test_same_cell_twice_gives_identical_metrics(workspace, tmp_path):
 def test_a_failing_cell_leaves_no_partial_output(workspace, tmp_path, monkeypatch):
     root, config = workspace
     out = tmp_path / "broken"
-    import vpbench.engine.cell as cell_module
+    import vpbench.engine.cell_outputs as cell_module
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -208,6 +224,13 @@ def test_wall_time_breakdown_adds_up_to_the_measured_total(workspace, tmp_path):
     tick = time.perf_counter()
     row = _run(root, config, "dense", tmp_path / "timed")
     measured = time.perf_counter() - tick
-    parts = ("wall_load_s", "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s")
+    parts = (
+        "wall_load_s",
+        "wall_mapping_s",
+        "wall_train_s",
+        "wall_eval_s",
+        "wall_calibration_s",
+        "wall_write_s",
+    )
     assert all(row[part] >= 0 for part in parts)
     assert abs(sum(row[part] for part in parts) - measured) <= 0.05 * measured

@@ -149,3 +149,23 @@ def test_a_model_with_fit_outcome_bypasses_the_loop_inside_a_pack():
     fitted, looped = training.train_pack(members, device=CPU, progress=False)
     assert fitted.history == [] and fitted.test_logits.abs().sum() == 0
     assert len(looped.history) == 4
+
+
+def test_a_selected_epoch_of_a_trained_source_model_reports_that_epochs_network(monkeypatch):
+    """Selection keeps the trained source with the prompt and head, so an earlier epoch is reported whole."""
+    states: list[dict[str, torch.Tensor]] = []
+    original = CellRun.end_epoch
+
+    def recording(run, *args, **kwargs):
+        row = original(run, *args, **kwargs)
+        states.append({k: v.detach().clone() for k, v in run.model.source_model.state_dict().items()})
+        return row
+
+    monkeypatch.setattr(CellRun, "end_epoch", recording)
+    model = _trained_source_model()
+    member = training.PackMember(model, colour_data(), settings(), selection=training.Selection("at", 1))
+    (outcome,) = training.train_pack([member], device=CPU, progress=False)
+    assert outcome.selected_epoch == 1 and len(states) == 4
+    reported = model.source_model.state_dict()
+    assert all(torch.equal(reported[k], states[1][k]) for k in reported)
+    assert not all(torch.equal(reported[k], states[3][k]) for k in reported)

@@ -32,6 +32,7 @@ from tests.studies import loaded_study
 from vpbench.compression.variant_store import materialize_variant
 from vpbench.data import build_cache, get_dataset, load_cache, write_split
 from vpbench.engine.cell import run_cell
+from vpbench.engine.linear_probe import build_feature_file
 from vpbench.engine.methods import METHODS
 from vpbench.engine.text_embeddings import build_text_embeddings_file
 from vpbench.models import MODELS, get_model_family
@@ -155,6 +156,16 @@ def build_text_embeddings(ws: Workspace, study: Study, cell: Cell, path: Path) -
     )  # fmt: skip
 
 
+def build_features(ws: Workspace, study: Study, cell: Cell, path: Path) -> None:
+    """rule features: a variant's penultimate features of one split, from the cache the cell reads."""
+    found = wildcards_of(paths.FEATURES, path, ws.root)
+    needs = dag.feature_inputs(study, found)
+    card = ws.produce(study, cell, "card", needs["card"])
+    cache = ws.produce(study, cell, found["split"], needs["cache"])
+    build_feature_file(variant_dir=card.parent, cache_dir=cache.parent, size=dag.feature_size(study, found),
+                       out_path=path, device=torch.device("cpu"))  # fmt: skip
+
+
 Builder = Callable[[Workspace, Study, Cell, Path], None]
 INPUT_BUILDERS: dict[str, Builder] = {
     "card": build_variant,
@@ -165,6 +176,8 @@ INPUT_BUILDERS: dict[str, Builder] = {
 EXTRA_INPUT_BUILDERS: dict[str, Builder] = {
     "text": build_text_embeddings,  # CLIP methods: cached text embeddings
     "dense_card": build_variant,  # cross-modal with label_order: dense: the dense variant's card
+    "features_train": build_features,  # linear probe: cached penultimate features of each split
+    "features_test": build_features,
 }
 """Input name (a key of a method's ``extra_inputs``) → builder writing that file where the workflow
 declares it. A method reading a new kind of input adds its builder here."""
@@ -233,9 +246,12 @@ def test_method_trains_one_step_and_writes_every_cell_output(name, workspace, tm
 
     epochs = pd.read_parquet(out / "epochs.parquet")
     assert list(epochs["epoch"]) == [0] and epochs["method"].eq(name).all()
-    assert math.isfinite(epochs.loc[0, "train_loss"]) and epochs.loc[0, "prompt_step_l2"] > 0, (
-        f"{name}: the training step did not move the prompt"
-    )
+    assert math.isfinite(epochs.loc[0, "train_loss"]), f"{name}: non-finite training loss"
+    assert metrics.loc[0, "train_steps"] >= 1, f"{name}: no training step (or fit iteration) recorded"
+    trains_prompt = metrics.loc[0, "trainable_params_prompt"] > 0
+    assert trains_prompt == METHODS[name].trains_prompt, f"{name}: trains_prompt disagrees with its cells"
+    if trains_prompt:  # a method that trains an input prompt moved it
+        assert epochs.loc[0, "prompt_step_l2"] > 0, f"{name}: the training step did not move the prompt"
     classes = pd.read_parquet(out / "classes.parquet")
     assert list(classes["class_index"]) == list(range(num_classes))
     assert classes["source_name"].str.len().min() > 0
@@ -244,8 +260,15 @@ def test_method_trains_one_step_and_writes_every_cell_output(name, workspace, tm
     assert np.allclose(probs.astype(np.float64).sum(1), 1, atol=1e-2)
     assert np.load(out / "test_labels.npy").shape == (test_size,)
     prompt = torch.load(out / "prompt.pt", weights_only=True)
-    assert set(prompt) == {"delta", "effective", "mapping"} and prompt["mapping"].shape == (num_classes,)
-    assert np.load(out / paths.PROMPT_HISTORY).shape[0] >= 1
+    assert set(prompt) == {"delta", "effective", "mapping", "head"}, f"{name}: prompt.pt keys differ"
+    assert prompt["mapping"].shape == (num_classes,) and not prompt["mapping"].is_floating_point()
+    for part in ("delta", "head"):  # the saved state holds at least every trainable entry of its part
+        stored = sum(v.numel() for v in prompt[part].values() if v.is_floating_point())
+        trained = int(metrics.loc[0, "trainable_params_" + ("prompt" if part == "delta" else part)])
+        assert stored >= trained, f"{name}: prompt.pt[{part!r}] has {stored} entries, {trained} trained"
+    assert torch.isfinite(prompt["effective"].float()).all()
+    history = np.load(out / paths.PROMPT_HISTORY)
+    assert history.shape[0] >= 1 and history.shape[1:] == tuple(prompt["effective"].shape)
     record = json.loads((out / "cell.json").read_text())
     assert {"cell", "plan", "plan_key", "fingerprint", "inputs", "settings", "split", "runtime"} <= set(
         record

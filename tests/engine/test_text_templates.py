@@ -5,6 +5,7 @@ import hashlib
 import pytest
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
+from tests.engine.paper_clip_classnames import PAPER_CLIP_CLASSNAMES
 from vpbench.data import get_dataset
 from vpbench.engine.text_templates import (
     classname_mode,
@@ -88,3 +89,24 @@ def test_texts_and_source_names_are_template_major():
     names = source_names(templates, classes)
     assert names[3] == "t1: a photo of a dog."
     assert len(names) == 6
+
+
+@pytest.mark.parametrize("dataset", sorted(PAPER_CLIP_CLASSNAMES))
+def test_paper_mode_reproduces_the_authors_strings_one_by_one(dataset):
+    """``clip_classnames: paper`` gives, for every paper dataset, exactly the authors' text for each class."""
+    expected = PAPER_CLIP_CLASSNAMES[dataset]
+    names = clip_class_names(dataset, get_dataset(dataset).class_names(), "paper")
+    assert len(names) == len(expected)
+    pairs = enumerate(zip(names, expected, strict=True))
+    mismatches = [(c, got, want) for c, (got, want) in pairs if got != want]
+    assert not mismatches, mismatches[:5]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "differing"), [("gtsrb", 42), ("eurosat", 4), ("cifar10", 0), ("dtd", 0), ("caltech101", 101)]
+)
+def test_paper_mode_differs_from_real_names_where_the_authors_did(dataset, differing):
+    raw = get_dataset(dataset).class_names()
+    real, paper = clip_class_names(dataset, raw, "real"), clip_class_names(dataset, raw, "paper")
+    assert sum(a != b for a, b in zip(real, paper, strict=True)) == differing
+    assert classname_mode({"clip_classnames": "paper"}) == "paper"

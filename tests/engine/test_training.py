@@ -11,8 +11,8 @@ import torch
 from tests.synthetic import colour_data, tiny_vp_model
 from vpbench.engine import training
 from vpbench.engine.checkpointing import CheckpointStore, PreemptedError
-from vpbench.engine.training import TrainSettings, train_visual_prompt
-from vpbench.errors import NumericalError
+from vpbench.engine.training import Selection, TrainSettings, train_visual_prompt
+from vpbench.errors import ConfigError, NumericalError
 
 CPU = torch.device("cpu")
 
@@ -291,3 +291,78 @@ def test_batch_norm_folding_keeps_the_frozen_function():
         torchvision.models.mobilenet_v2().eval(), 4, 8, calibration=torch.randn(4, 3, 32, 32)
     )
     assert training.fold_batch_norms(quantized) == 0  # fake-quant convs keep their BN
+
+
+# ------------------------------------------------------------------------------------------ model selection
+
+
+def test_test_selection_reports_the_epoch_with_the_highest_test_accuracy():
+    """``selection: test`` evaluates every epoch and reports the first epoch with the best test accuracy."""
+    data = colour_data()
+    outcome = train_visual_prompt(
+        tiny_vp_model("ilm", 1),
+        data,
+        settings(epochs=8, lr=0.02, selection="test"),
+        device=CPU,
+        progress=False,
+    )
+    accuracies = [row["eval_accuracy"] for row in outcome.history]
+    assert not any(math.isnan(a) for a in accuracies)  # every epoch, the last included, was evaluated
+    assert outcome.selected_epoch == accuracies.index(max(accuracies)) < 7  # first best, not the last
+    reported = float((outcome.test_logits.argmax(1) == data.test_labels).float().mean())
+    assert reported == max(accuracies)
+
+
+def test_a_selected_epoch_reports_that_epochs_prompt_and_map():
+    """``at`` keeps the prompt after the given epoch (prompt history row epoch + 1) and its label map."""
+    data = colour_data()
+    plain = train_visual_prompt(
+        tiny_vp_model("ilm", 1), data, settings(save_prompt_history=True), device=CPU, progress=False
+    )
+    model = tiny_vp_model("ilm", 1)
+    member = training.PackMember(
+        model, data, settings(save_prompt_history=True), selection=Selection("at", 2)
+    )
+    selected = training.train_pack([member], device=CPU, progress=False)[0]
+    assert selected.selected_epoch == 2 and plain.selected_epoch == 5
+    assert same_history(
+        plain.history, selected.history
+    )  # the trajectory is the same; only the report differs
+    assert torch.equal(model.prompt.effective().detach(), plain.prompt_history[3])
+    assert not torch.equal(selected.test_logits, plain.test_logits)
+
+
+def test_val_selection_needs_a_cell_to_provide_held_out_data():
+    with pytest.raises(ConfigError, match="held-out part of the training subset"):
+        train_visual_prompt(
+            tiny_vp_model("rlm", 1), colour_data(), settings(selection="val"), device=CPU, progress=False
+        )
+
+
+@pytest.mark.parametrize("selection", [Selection(), Selection("best"), Selection("at", 1)], ids=str)
+@pytest.mark.parametrize("stop_after_steps", [6, 13, 22])
+def test_each_selection_resumes_to_the_identical_result(tmp_path, monkeypatch, selection, stop_after_steps):
+    """The kept epoch's prompt is checkpointed: an interrupted run reports the same epoch and logits."""
+    data = colour_data()
+    member = training.PackMember(tiny_vp_model("ilm", 1), data, settings(), selection=selection)
+    reference = training.train_pack([member], device=CPU, progress=False)[0]
+    store = CheckpointStore(tmp_path / "ckpt")
+    steps = {"n": 0}
+    original_step = torch.optim.Adam.step
+
+    def failing_step(self, *args, **kwargs):
+        steps["n"] += 1
+        if steps["n"] > stop_after_steps:
+            raise _InterruptError
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", failing_step)
+    with pytest.raises(_InterruptError):
+        member = training.PackMember(tiny_vp_model("ilm", 1), data, settings(), store, selection=selection)
+        training.train_pack([member], device=CPU, progress=False)
+    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+    member = training.PackMember(tiny_vp_model("ilm", 1), data, settings(), store, selection=selection)
+    resumed = training.train_pack([member], device=CPU, progress=False)[0]
+    assert resumed.selected_epoch == reference.selected_epoch
+    assert same_history(resumed.history, reference.history)
+    assert torch.equal(resumed.test_logits, reference.test_logits)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tests.engine.test_cell import CONFIG, _run, _stable
+from tests.engine.test_cell import CONFIG, _run, _stable, selection_config
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.runtime import atomic_io
 from vpbench.sources.checksums import safe_torch_load
@@ -188,9 +188,18 @@ def _slow_checkpoints(seconds: float) -> None:
 
 
 def cell_child(
-    root: str, out: str, variant: str, status: str, pause: Pause | None, slow_checkpoint_s: float
+    root: str,
+    out: str,
+    variant: str,
+    status: str,
+    pause: Pause | None,
+    slow_checkpoint_s: float,
+    selection: tuple[str, str, str] | None = None,
 ) -> None:
-    """Child entry point: run the cell of tests/engine/test_cell.py into ``out``, with the requested hooks."""
+    """Child entry point: run the cell of tests/engine/test_cell.py into ``out``, with the requested hooks.
+
+    ``selection`` = (shots, training.selection, calibration.temperature) runs a calibration/selection cell
+    (``tests.engine.test_cell.selection_config``) instead of the 2-shot one."""
     torch.set_num_threads(1)
     status_dir, out_dir = Path(status), Path(out)
     if pause is not None:
@@ -199,8 +208,12 @@ def cell_child(
         _slow_checkpoints(slow_checkpoint_s)
     config = copy.deepcopy(CONFIG)
     validate_config(config)
+    shots = "2"
+    if selection is not None:
+        shots, mode, temperature = selection
+        config = selection_config(mode, temperature)
     try:
-        _run(Path(root), config, variant, out_dir)
+        _run(Path(root), config, variant, out_dir, shots=shots)
     except BaseException as error:
         kind = f"{type(error).__module__}.{type(error).__qualname__}"
         (status_dir / "error.json").write_text(json.dumps({"type": kind, "message": str(error)}))
@@ -228,12 +241,13 @@ class CellProcess:
         variant: str = "dense",
         pause: Pause | None = None,
         slow_checkpoint_s: float = 0.0,
+        selection: tuple[str, str, str] | None = None,
     ) -> None:
         status.mkdir(parents=True, exist_ok=True)
         self.status = status
         self.process = _context().Process(
             target=cell_child,
-            args=(str(root), str(out), variant, str(status), pause, slow_checkpoint_s),
+            args=(str(root), str(out), variant, str(status), pause, slow_checkpoint_s, selection),
             daemon=True,
         )
 

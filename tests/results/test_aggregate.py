@@ -8,10 +8,27 @@ import pytest
 from scipy import stats
 
 from tests.results.figures.synthetic_study import make_study, write_cell_dirs
-from vpbench.runtime import atomic_io
-from vpbench.results.aggregate import (IDENTIFIERS, CellOutputError, add_prompt_divergence, aggregate_study, cell_path, collect_cells, load_prompt_histories, load_test_predictions, parse_cell_dir, write_tables)
-from vpbench.results.frames import (dense_deltas, dense_variant_of, most_compressed_variant, ordered_shots, summarise, variant_order, welch_p_value)
 from vpbench.errors import VpbenchError
+from vpbench.results.aggregate import (
+    IDENTIFIERS,
+    CellOutputError,
+    add_prompt_divergence,
+    aggregate_study,
+    cell_path,
+    collect_cells,
+    load_prompt_histories,
+    load_test_predictions,
+    parse_cell_dir,
+    write_tables,
+)
+from vpbench.results.frames import (
+    dense_variant_of,
+    most_compressed_variant,
+    ordered_shots,
+    summarise,
+    variant_order,
+)
+from vpbench.runtime import atomic_io
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +108,13 @@ def test_write_tables_round_trips(cell_dirs, tmp_path):
         "missing.csv",
     }
     pd.testing.assert_frame_equal(pd.read_parquet(paths["cells"]), frames["cells"])
-    assert pd.read_csv(paths["missing"]).columns.tolist()[-5:] == ["cell_dir", "file", "reason", "rule", "log"]
+    assert pd.read_csv(paths["missing"]).columns.tolist()[-5:] == [
+        "cell_dir",
+        "file",
+        "reason",
+        "rule",
+        "log",
+    ]
 
 
 def test_parse_cell_dir_and_cell_path_are_inverse(tmp_path):
@@ -189,22 +212,48 @@ def test_variant_order_runs_from_dense_to_most_compressed(study):
     assert ordered_shots(["full", "10", "2", "1"]) == ["1", "2", "10", "full"]
 
 
-def test_dense_deltas_and_welch(study):
+def test_dense_compressed_differences_are_paired_by_seed(study):
+    from vpbench.results.stats import compare_to_dense
+
     cells = study["cells"]
-    deltas = dense_deltas(cells).set_index(["dataset", "model", "variant", "method", "shots"])
+    deltas = compare_to_dense(cells, test="paired_t").set_index(
+        ["dataset", "model", "variant", "method", "shots"]
+    )
     rows = cells.loc[
         (cells.dataset == "cifar10")
         & (cells.model == "resnet18")
         & (cells.method == "flm")
         & (cells.shots == "10")
     ]
-    dense = rows.loc[rows.variant == "dense", "accuracy"].to_numpy()
-    sparse = rows.loc[rows.variant == "gmp50", "accuracy"].to_numpy()
+    dense = rows.loc[rows.variant == "dense"].sort_values("seed")["accuracy"].to_numpy()
+    sparse = rows.loc[rows.variant == "gmp50"].sort_values("seed")["accuracy"].to_numpy()
     row = deltas.loc[("cifar10", "resnet18", "gmp50", "flm", "10")]
     assert row["delta"] == pytest.approx(dense.mean() - sparse.mean())
-    assert row["p_value"] == pytest.approx(stats.ttest_ind(dense, sparse, equal_var=False).pvalue)
+    assert row["p_value"] == pytest.approx(stats.ttest_rel(dense, sparse).pvalue)  # paired, not Welch
     assert np.isnan(deltas.loc[("cifar10", "deit_tiny", "w2a2", "ilm", "1"), "p_value"])  # single seed
-    assert np.isnan(welch_p_value(np.array([0.5]), np.array([0.1, 0.2])))
+
+
+def test_aggregate_adds_classwise_ece_from_the_test_predictions(tmp_path, study):
+    from vpbench.calibration import classwise_ece
+    from vpbench.results.aggregate import add_classwise_ece, prediction_summaries
+
+    dirs = write_cell_dirs(study, tmp_path / "results", limit=2)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), size=40)
+    labels = rng.integers(0, 3, 40)
+    for cell_dir in dirs:
+        atomic_io.save_numpy(cell_dir / "test_probs.npy", probs.astype(np.float16))
+        atomic_io.save_numpy(cell_dir / "test_labels.npy", labels)
+    reliability, classwise = prediction_summaries(dirs)
+    assert len(reliability) == 2 * 15 and len(classwise) == 2
+    cells = study["cells"].head(2).drop(columns=["classwise_ece"])
+    added = add_classwise_ece(cells, classwise)
+    expected = classwise_ece(probs.astype(np.float16).astype(np.float64), labels)
+    assert added["classwise_ece"].tolist() == pytest.approx([expected, expected])
+    engine = add_classwise_ece(
+        cells.assign(classwise_ece=[0.5, np.nan]), classwise
+    )  # the engine's value wins
+    assert engine["classwise_ece"].tolist() == pytest.approx([0.5, expected])
 
 
 def test_load_test_predictions_names_a_missing_file(tmp_path):

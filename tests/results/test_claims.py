@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from vpbench.compression.techniques import TECHNIQUES
-
 from vpbench.results import claims
 
 FAKE_IMAGENET = [f"imagenet class {i}" for i in range(1000)]
@@ -137,6 +136,22 @@ def test_table1_high_drop_supported_contradicted_and_not_enough_data() -> None:
     assert straddling["verdict"] == "not enough data" and "overlaps" in straddling["reason"]
 
 
+def test_claims_list_the_missing_cells_they_could_use() -> None:
+    cells = _study("gmp", lambda lv, n: 0.25)
+    lost = cells.loc[(cells["dataset"] == "dtd") & (cells["seed"] == 3)]
+    missing = lost[["study", "dataset", "model", "variant", "method", "shots", "seed", "is_dense",
+                    "compression", "compression_kind"]]  # fmt: skip
+    kept = cells.drop(lost.index)
+    table = claims.evaluate_claims(kept, missing=missing)
+    row = table.set_index("claim_id").loc["table1_drop_gmp"]
+    assert row["verdict"] == "supported" and "2 planned cell(s)" in row["reason"]
+    assert sorted(row["cells_missing"].split(";")) == [
+        "synthetic/dtd/resnet50/dense/ilm/fullshot/seed3",
+        "synthetic/dtd/resnet50/gmp0.9/ilm/fullshot/seed3",
+    ]
+    assert table.set_index("claim_id").loc["table1_drop_acdc", "cells_missing"] == ""
+
+
 def test_table1_low_drop_is_supported_for_a_low_family() -> None:
     assert _evaluate("table1_drop_acdc", _study("acdc", lambda lv, n: 0.01))["verdict"] == "supported"
 
@@ -164,8 +179,13 @@ def test_sparsity_worsens_ece_supported_contradicted_and_not_enough_data() -> No
     same = _study("gmp", lambda lv, n: 0.1, ece_increase=lambda lv, n: -0.001)
     assert _evaluate("sparsity_worsens_ece", same)["verdict"] == "contradicted"
     few_shot = _study("gmp", lambda lv, n: 0.1, ece_increase=lambda lv, n: 0.05, shots=("10",))
-    row = _evaluate("sparsity_worsens_ece", few_shot)
-    assert row["verdict"] == "not enough data" and "full" in row["reason"]
+    row = _evaluate("sparsity_worsens_ece", few_shot)  # no full data: each dataset's largest N stands in
+    assert row["verdict"] == "supported" and "not full data: cifar10 at N = 10" in row["reason"]
+    mixed = _study("gmp", lambda lv, n: 0.1, ece_increase=lambda lv, n: 0.05 if n == "full" else -0.05,
+                   shots=("10", "full"))  # fmt: skip
+    row = _evaluate("sparsity_worsens_ece", mixed)  # full data wins where it exists
+    assert row["verdict"] == "supported" and "not full data" not in row["reason"]
+    assert all(cell.split("/")[5] == "fullshot" for cell in row["cells_used"].split(";"))
     quantized = _study("vvtq", lambda lv, n: 0.1, ece_increase=lambda lv, n: 0.05, levels=(4.0,))
     assert _evaluate("sparsity_worsens_ece", quantized)["verdict"] == "not enough data"
 

@@ -53,3 +53,13 @@ def test_asking_for_one_packed_cell_reruns_only_its_pack(tmp_path, packed_demo):
     counts = dry_run(tmp_path, packed_demo, target)
     assert counts["train_pack"] == 1
     assert "train_cell" not in counts and "aggregate" not in counts
+
+
+def test_imagenet_top1_is_planned_once_per_variant_only_with_an_imagenet_folder(tmp_path):
+    tiny = yaml.safe_load((ROOT / "tests" / "data" / "studies" / "tiny.yaml").read_text())
+    for name in ("without", "with/work/ilsvrc/val"):  # dry_run works in <folder>/work
+        (tmp_path / name).mkdir(parents=True)
+    assert "imagenet_top1" not in dry_run(tmp_path / "without", tiny)
+    tiny["paths"] = {**tiny.get("paths", {}), "imagenet_val": "ilsvrc"}
+    counts = dry_run(tmp_path / "with", tiny)
+    assert counts["imagenet_top1"] == 2 and counts["model_table"] == 1  # dense and mag50

@@ -46,6 +46,7 @@ def plugin_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]
     plugins = directory / "my_plugins"
     plugins.mkdir(parents=True)
     shutil.copy(PLUGIN, plugins / "toy_plugin.py")
+    shutil.copy(PLUGIN.with_name("toy_figure.rst"), plugins / "toy_figure.rst")
     sys.path.insert(0, str(plugins))
     try:
         import toy_plugin  # the plugin's own module, loaded only to build its weights file
@@ -85,6 +86,10 @@ def test_plugin_entries_run_through_the_workflow(plugin_run):
     assert (directory / "results/toy/tables/accuracy.html").is_file()
     figures = list((directory / "results/toy/figures").rglob("*.svg"))
     assert figures, "no figure was rendered"
+    # the plugin's figure kind is planned from the study's cells and rendered with the built-in ones
+    assert (directory / "results/toy/figures/accuracy/toy_toy_accuracy_bars.svg").is_file(), sorted(
+        str(f.relative_to(directory)) for f in figures
+    )
 
 
 def test_a_failed_cell_is_listed_removed_and_retried_by_the_next_run(plugin_run):

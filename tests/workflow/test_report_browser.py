@@ -23,7 +23,15 @@ from .support import ARTIFACTS_DIR, Study, output_tail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REQUIRED_CATEGORIES = ("Accuracy", "Compression cost", "Calibration", "Label mapping")
+REQUIRED_CATEGORIES = (
+    "Accuracy",
+    "Compression cost",
+    "Calibration",
+    "Label mapping",
+    "Claims",
+    "Models",
+    "Study",
+)
 DRIVER = Path(__file__).with_name("report_driver.js")
 CHECK_ELEMENT = re.compile(r'<pre id="vpbench-browser-check"[^>]*>(.*?)</pre>', re.S)
 # Goes first in <head>, so that errors thrown while the report's own scripts load are recorded too.

@@ -17,12 +17,20 @@ from vpbench.results.figures.render import render_study_figures
 from vpbench.runtime.rule_logging import redirect_to_log
 from vpbench.study.loader import study_of
 
-study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
+study = study_of(snakemake)  # noqa: F821  (registers plugin entries: methods, figure kinds, …)
 redirect_to_log(snakemake.log[0])  # noqa: F821
-frames = {name: pd.read_parquet(path) for name, path in snakemake.input.items()}  # noqa: F821
+
+
+def read(path: str) -> pd.DataFrame:
+    if path.endswith(".csv"):
+        return pd.read_csv(path, dtype={"shots": str}, keep_default_na=False, na_values=[""])
+    return pd.read_parquet(path)
+
+
+frames = {name: read(path) for name, path in snakemake.input.items()}  # noqa: F821
 render_study_figures(
     frames,
     Path(snakemake.output[0]).parents[1],  # noqa: F821  (<figures>/<category>/<name>.svg)
-    mapping_classes=snakemake.params.mapping_classes,  # noqa: F821
     plan=snakemake.params.plan,  # noqa: F821
+    options=snakemake.params.options,  # noqa: F821
 )

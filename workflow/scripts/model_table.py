@@ -1,4 +1,4 @@
-"""Snakemake adapter: the study's model-card table (report category Models)."""
+"""Snakemake adapter: the study's model-card table (report category Models) and its CSV for figures."""
 
 import sys
 from pathlib import Path
@@ -13,5 +13,5 @@ from vpbench.study.loader import study_of
 
 study = study_of(snakemake)  # noqa: F821  (registers plugin and user-checkpoint entries)
 redirect_to_log(snakemake.log[0])  # noqa: F821
-table = model_table([Path(p).parent for p in snakemake.input], snakemake.params.dense)  # noqa: F821
-write_model_table(table, Path(snakemake.output[0]))  # noqa: F821
+table = model_table([Path(p).parent for p in snakemake.input.cards], snakemake.params.dense)  # noqa: F821
+write_model_table(table, Path(snakemake.output.html))  # noqa: F821

@@ -1,5 +1,6 @@
-"""Snakemake adapter: the paper's tables and the reproduced-vs-published comparison for this study."""
+"""Snakemake adapter: the study's report tables (planned by the table kinds) from its aggregated tables."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -9,11 +10,22 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 
 import pandas as pd
 
-from vpbench.results.tables import write_study_tables
+from vpbench.results.plan import missing_with_plan
+from vpbench.results.tables import TableInputs, write_study_tables
 from vpbench.runtime.rule_logging import redirect_to_log
 from vpbench.study.loader import study_of
 
 study = study_of(snakemake)  # noqa: F821
 redirect_to_log(snakemake.log[0])  # noqa: F821
-cells = pd.read_parquet(snakemake.input.cells)  # noqa: F821
-write_study_tables(cells, study.as_config(), Path(snakemake.output[0]).parent, snakemake.params.tables)  # noqa: F821
+missing = pd.read_csv(snakemake.input.missing, dtype={"shots": str}, keep_default_na=False)  # noqa: F821
+inputs = TableInputs(
+    cells=pd.read_parquet(snakemake.input.cells),  # noqa: F821
+    classes=pd.read_parquet(snakemake.input.classes),  # noqa: F821
+    comparisons=pd.read_parquet(snakemake.input.comparisons),  # noqa: F821
+    intervals=pd.read_parquet(snakemake.input.intervals),  # noqa: F821
+    missing=missing_with_plan(missing, study),
+    config=study.as_config(),
+    recipes=json.loads(snakemake.params.recipes),  # noqa: F821
+    planned=len(study.cells),
+)
+write_study_tables(inputs, Path(snakemake.output[0]).parent, snakemake.params.tables)  # noqa: F821

@@ -41,20 +41,28 @@ def resize_like_torchvision(image: Image.Image, size: int) -> np.ndarray:
 
 
 def resize_like_clip(image: Image.Image, size: int) -> np.ndarray:
-    """CLIP's preprocessing before normalisation: RGB, bicubic resize of the shorter side, centre crop."""
-    image = to_rgb(image)
+    """CLIP's ``_transform`` before ``ToTensor``: ``Resize(size, BICUBIC)``, ``CenterCrop(size)``, then RGB.
+
+    The geometry is torchvision's, to the pixel: the shorter side becomes ``size`` and the longer side
+    ``int(size * long / short)`` (truncated); the crop offsets are ``int(round((side - size) / 2))`` (Python's
+    round, halves to even). As in CLIP, the image is resized in its own mode and converted to RGB last (PIL
+    resizes palette images with nearest-neighbour whatever filter is asked).
+    """
     width, height = image.size
-    scale = size / min(width, height)
-    resized = image.resize(
-        (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
-    )
-    left, top = (resized.size[0] - size) // 2, (resized.size[1] - size) // 2
-    cropped = resized.crop((left, top, left + size, top + size))
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = size, int(size * long / short)
+    new_size = (new_short, new_long) if width <= height else (new_long, new_short)
+    if new_size != image.size:
+        image = image.resize(new_size, Image.Resampling.BICUBIC)
+    left = round((image.size[0] - size) / 2.0)  # Python's round, as torchvision's CenterCrop
+    top = round((image.size[1] - size) / 2.0)
+    cropped = to_rgb(image.crop((left, top, left + size, top + size)))
     return np.asarray(cropped, dtype=np.uint8).transpose(2, 0, 1)
 
 
 CLIP_RESIZE_RULE = (
-    "CLIP: RGB, bicubic resize of the shorter side to S, centre crop S×S (= clip._transform before ToTensor)"
+    "CLIP: torchvision Resize(S, BICUBIC) (long side truncated) + CenterCrop(S) (offsets rounded), then RGB "
+    "(= clip._transform before ToTensor)"
 )
 RESIZERS = {"square": (resize_like_torchvision, RESIZE_RULE), "clip": (resize_like_clip, CLIP_RESIZE_RULE)}
 

@@ -104,6 +104,22 @@ ANIMAL_MNIST = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "hor
 
 DIGITS = tuple(str(digit) for digit in range(10))
 
+# The paper authors' GTSRB names for CLIP text prompts: the values of ``GTSRB_LABEL_MAP`` (ClassId 0..42)
+# in ``data/const.py`` of landskape-ai/model-transferability (identical in OPTML-Group/ILM-VP), which their
+# ``prepare_additive_data`` refines (lower-case, ``_``/``-`` → space). Only ``clip_classnames: paper``
+# uses it.
+GTSRB_PAPER = (
+    "20_speed", "30_speed", "50_speed", "60_speed", "70_speed", "80_speed", "80_lifted", "100_speed",
+    "120_speed", "no_overtaking_general", "no_overtaking_trucks", "right_of_way_crossing",
+    "right_of_way_general", "give_way", "stop", "no_way_general", "no_way_trucks", "no_way_one_way",
+    "attention_general", "attention_left_turn", "attention_right_turn", "attention_curvy",
+    "attention_bumpers", "attention_slippery", "attention_bottleneck", "attention_construction",
+    "attention_traffic_light", "attention_pedestrian", "attention_children", "attention_bikes",
+    "attention_snowflake", "attention_deer", "lifted_general", "turn_right", "turn_left", "turn_straight",
+    "turn_straight_right", "turn_straight_left", "turn_right_down", "turn_left_down", "turn_circle",
+    "lifted_no_overtaking_general", "lifted_no_overtaking_trucks",
+)  # fmt: skip
+
 
 def flowers102() -> tuple[str, ...]:
     """The 102 official Oxford flower names, as torchvision ships them (label 0 = 'pink primrose')."""

@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-import vpbench
-from vpbench import metrics
 from vpbench.compression.variant_store import load_variant_model, recover_corrupt_variant, variant_sha256
 from vpbench.data import load_cache, load_split
 from vpbench.engine import keys
 from vpbench.engine.builders import BuildContext
-from vpbench.engine.cell_costs import cost_columns
-from vpbench.engine.cell_outputs import class_table, write_all, write_failure
+from vpbench.engine.calibrate import CellTraining, cell_protocol, clear_checkpoints
+from vpbench.engine.cell_outputs import finish_cell, runtime_record, write_failure  # noqa: F401
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.methods import get_method
 from vpbench.engine.settings import TrainSettings, resolve_device, train_settings
-from vpbench.engine.training import PackMember, train_pack
+from vpbench.engine.training import PackMember, TrainOutcome, fitted_outside_loop, train_pack
 from vpbench.errors import CacheCorruptError, ChecksumError, NumericalError, VpbenchError
 from vpbench.models import get_model_family
 from vpbench.study import paths
@@ -112,6 +107,31 @@ class _Prepared:
     setup: Any
     plan: str
     fingerprint: str
+    training: CellTraining
+
+
+def _prepare(study: Study, cell: Cell, where: CellPaths, loaded: tuple, inputs: dict) -> _Prepared:
+    """Build one cell's reported prompt with its method, and its calibration prompts (engine.calibrate)."""
+    net, card, family, train_split, test_split = loaded
+    split = load_split(where.split, labels=train_split.labels)
+    plan = keys.plan_json(study, cell)
+    indices = np.asarray(split.indices, dtype=np.int64)
+    split_sha = hashlib.sha256(indices.tobytes()).hexdigest()
+    torch.manual_seed(cell.seed)
+    method = get_method(cell.method)
+    context = BuildContext(
+        study, cell, method, family, net, card, train_split, test_split, indices, dict(where.extra_inputs)
+    )
+    setup = method.build(context)
+    settings = train_settings(study, cell)
+    protocol = cell_protocol(
+        setup.data.train_labels.numpy(), setup.data.num_classes, cell.shots, cell.seed,
+        study.calibration["temperature"], settings.selection, epochs=not fitted_outside_loop(setup.model),
+    )  # fmt: skip
+    main = PackMember(setup.model, setup.data, settings, CheckpointStore(where.checkpoint_dir), cell.label)
+    training = CellTraining.build(protocol, main, where.checkpoint_dir)
+    fingerprint = keys.fingerprint(plan, {**inputs, "split": split_sha})
+    return _Prepared(cell, where, split, settings, setup, plan, fingerprint, training)
 
 
 def run_pack(
@@ -129,7 +149,7 @@ def run_pack(
 
     The variant and caches load once. Cells train one after another (each written as soon as it is
     done) unless ``lockstep`` (default: :func:`lockstep_for` the device) asks for one forward/backward
-    per step for all of them.
+    per step for all of them. A cell's calibration prompts are further members of the pack.
     """
     started = time.perf_counter()
     device = resolve_device(study.device)
@@ -140,52 +160,49 @@ def run_pack(
         "train": train_split.manifest.get("sha256"),
         "test": test_split.manifest.get("sha256"),
     }
-    prepared = []
-    for cell, where in zip(cells, paths, strict=True):
-        split = load_split(where.split, labels=train_split.labels)
-        plan = keys.plan_json(study, cell)
-        split_sha = hashlib.sha256(np.asarray(split.indices, dtype=np.int64).tobytes()).hexdigest()
-        torch.manual_seed(cell.seed)
-        method = get_method(cell.method)
-        context = BuildContext(
-            study, cell, method, family, net, card, train_split, test_split,
-            np.asarray(split.indices, dtype=np.int64), dict(where.extra_inputs),
-        )  # fmt: skip
-        setup = method.build(context)
-        prepared.append(
-            _Prepared(cell, where, split, train_settings(study, cell), setup, plan,
-                      keys.fingerprint(plan, {**inputs, "split": split_sha}))
-        )  # fmt: skip
+    loaded = (net, card, family, train_split, test_split)
+    prepared = [_prepare(study, c, w, loaded, inputs) for c, w in zip(cells, paths, strict=True)]
     context = (study, card, device, inputs, list(train_split.class_names))
-    members = [
-        PackMember(
-            item.setup.model,
-            item.setup.data,
-            item.settings,
-            CheckpointStore(item.where.checkpoint_dir),
-            item.cell.label,
-        )
-        for item in prepared
-    ]
     load_share = (time.perf_counter() - started) / max(len(prepared), 1)
     if lockstep is None:
         lockstep = lockstep_for(study, device)
     rows: dict[int, dict[str, Any]] = {}
-    remaining = list(range(len(prepared)))
-    while remaining:
-        group = remaining if lockstep else remaining[:1]
-        try:
-            outcomes = train_pack([members[i] for i in group], device=device, progress=progress)
-            for i, outcome in zip(group, outcomes, strict=True):
-                rows[i] = _finish_cell(prepared[i], outcome, context, load_share)
-        except Exception as error:
-            if not is_cell_failure(error):
-                raise
-            failed = next((i for i in group if members[i].label in str(error)), group[0])
-            rows[failed] = _record_failure(prepared[failed], error, study)
-            group = [failed]  # lockstep: the others resume from their checkpoints in the next round
-        remaining = [i for i in remaining if i not in rows]
+    for group in [list(range(len(prepared)))] if lockstep else [[i] for i in range(len(prepared))]:
+        pending = group
+        while pending:
+            try:
+                _train_cells([prepared[i].training for i in pending], device, progress, lockstep)
+                for i in pending:
+                    rows[i] = finish_cell(prepared[i], context, load_share)
+                pending = []
+            except Exception as error:
+                if not is_cell_failure(error):
+                    raise
+                failed = next((i for i in pending if prepared[i].cell.label in str(error)), pending[0])
+                rows[failed] = _record_failure(prepared[failed], error, study)
+                # lockstep: the others resume from their checkpoints in the next round
+                pending = [i for i in pending if i not in rows]
+                for i in pending:
+                    prepared[i].training.reset()
     return [rows[i] for i in range(len(prepared))]
+
+
+def _train_cells(trainings: list[CellTraining], device: torch.device, progress: bool, lockstep: bool) -> None:
+    """Both phases of every cell (engine.calibrate): first the members that choose the reported epoch (or
+    all), then those that report the chosen epoch; all cells' members of a phase train together."""
+
+    def train(members: list[PackMember]) -> list[TrainOutcome]:
+        if lockstep:
+            return train_pack(members, device=device, progress=progress) if members else []
+        return [train_pack([member], device=device, progress=progress)[0] for member in members]
+
+    firsts = [t.first() for t in trainings]
+    outcomes = iter(train([m for members in firsts for m in members]))
+    first = [[next(outcomes) for _ in members] for members in firsts]
+    seconds = [t.second(outcome) for t, outcome in zip(trainings, first, strict=True)]
+    outcomes = iter(train([m for members in seconds for m in members]))
+    for t, outcome, members in zip(trainings, first, seconds, strict=True):
+        t.take(outcome, [next(outcomes) for _ in members])
 
 
 def is_cell_failure(error: BaseException) -> bool:
@@ -206,156 +223,5 @@ def _record_failure(item: _Prepared, error: BaseException, study: Study) -> dict
     row = {**item.cell.fields(), "status": "failed", "failure_reason": reason,
            "plan_key": keys.digest(item.plan), "cell_key": item.fingerprint}  # fmt: skip
     write_failure(item.where.out_dir, row, paths.cell_files(study), {"plan": json.loads(item.plan)})
-    CheckpointStore(item.where.checkpoint_dir).clear()  # a retry starts afresh, not from the failing state
-    return row
-
-
-def _compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, Any]:
-    compress = card.get("spec", {}).get("compress") or {}
-    return {
-        "family": card["family"],
-        "family_label": card.get("family_label", card["family"]),
-        "compression": card.get("technique", "none"),
-        "compression_kind": card.get("compression_kind", "dense"),
-        "compression_structure": card.get("compression_structure", ""),
-        "technique_label": card.get("technique_label", ""),
-        "compression_level": float(card.get("compression_level", 0.0)),
-        "compression_label": str(card.get("compression_label", "dense")),
-        "is_dense": is_dense,
-        "sparsity": _float_or_nan(card.get("sparsity")),
-        "remaining_pct_paper": _float_or_nan(card.get("remaining_pct_paper")),
-        "weight_bits": float(compress.get("weight_bits") or card.get("weight_bits_measured") or np.nan),
-        "act_bits": float(compress.get("act_bits") or card.get("act_bits") or np.nan),
-        "published_top1": _float_or_nan(card.get("published_top1")),
-    }
-
-
-def _float_or_nan(value: Any) -> float:
-    """Card numbers may be null (e.g. no conv layer to measure); keep 0.0 as 0.0."""
-    return math.nan if value is None else float(value)
-
-
-def runtime_record(device: torch.device, precision: str) -> dict[str, Any]:
-    """What the numbers of a run may depend on beyond its inputs: threads, device, precision, versions."""
-    import torchvision
-
-    from vpbench.runtime.numerics import numerics_record
-
-    record = {
-        **numerics_record(),  # threads (used and given), CPU kernel family, oneDNN/MKL versions
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
-        "precision": precision,
-        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "versions": {
-            "vpbench": vpbench.__version__,
-            "results_version": keys.RESULTS_VERSION,
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-    }
-    if device.type == "cuda":
-        record["versions"]["cuda"] = torch.version.cuda
-        record["versions"]["cudnn"] = torch.backends.cudnn.version()
-    return record
-
-
-def _finish_cell(item: _Prepared, outcome: Any, context: tuple, load_seconds: float) -> dict[str, Any]:
-    """Metrics, tables and files of one trained cell, written all together."""
-    study, card, device, inputs, class_names = context
-    cell, where, split, settings, setup = item.cell, item.where, item.split, item.settings, item.setup
-    vp, data = setup.model, setup.data
-    tick = time.perf_counter()
-    scores = metrics.compute_metrics(outcome.test_logits, data.test_labels)
-    scores.update(
-        metrics.temperature_scaled_metrics(
-            outcome.test_logits, data.test_labels, outcome.train_logits, data.train_labels
-        )
-    )
-    from vpbench.data import get_dataset
-
-    scores["ece_paper_compat"] = metrics.ece_paper_compat(
-        outcome.test_logits, data.test_labels, get_dataset(cell.dataset).paper_ece_batch
-    )
-    logged = [row["eval_accuracy"] for row in outcome.history if not np.isnan(row["eval_accuracy"])]
-    scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
-    identity = cell.fields()
-    runtime = runtime_record(device, outcome.precision)
-    costs, method_outputs = cost_columns(vp, data, settings, outcome)  # trainable params by part, FLOPs
-    effective_shots = int(split.effective_shots)
-    row = {
-        **identity,
-        "shots_num": float(effective_shots),
-        **_compression_columns(card, study.model(cell.model).is_dense(cell.variant)),
-        "num_classes": data.num_classes,
-        "train_size": len(split.indices),
-        "test_size": len(data.test_labels),
-        "effective_shots": effective_shots,
-        "is_full": bool(split.is_full),
-        **{key: float(value) for key, value in scores.items() if key not in ("num_samples", "num_classes")},
-        "epochs": settings.epochs,
-        "batch_size": settings.batch_size,
-        "lr": settings.lr,
-        "selection": settings.selection,
-        **costs,
-        "device": device.type,
-        "precision": outcome.precision,
-        "torch_threads": runtime["torch_threads"],
-        "wall_load_s": load_seconds + outcome.timings.get("setup", 0.0),
-        "wall_mapping_s": outcome.timings["mapping"],
-        "wall_train_s": outcome.timings["train"],
-        "wall_eval_s": outcome.timings["eval"] + (time.perf_counter() - tick),
-        "vpbench_version": vpbench.__version__,
-        "status": "ok",
-        "failure_reason": "",
-        "plan_key": keys.digest(item.plan),
-        "cell_key": item.fingerprint,
-    }
-    write_started = time.perf_counter()
-    probs = torch.softmax(outcome.test_logits.double(), dim=1).numpy().astype(np.float16)
-    files = {
-        "epochs.parquet": pd.DataFrame([{**identity, **h} for h in outcome.history]),
-        "classes.parquet": class_table(
-            identity, vp, outcome.test_logits, data, class_names, setup.source_names
-        ),
-        "test_probs.npy": probs,
-        "test_labels.npy": data.test_labels.numpy(),
-        "prompt.pt": {
-            "delta": {k: v.detach().cpu() for k, v in vp.prompt.state_dict().items()},
-            "effective": vp.prompt.effective().detach().cpu(),
-            "mapping": vp.head.first_sources().detach().cpu(),
-            "head": {k: v.detach().cpu() for k, v in vp.head.state_dict().items()},
-        },
-        "cell.json": {
-            "cell": identity,
-            "plan": json.loads(item.plan),
-            "plan_key": row["plan_key"],
-            "fingerprint": item.fingerprint,
-            "inputs": {
-                **inputs,
-                "card": {k: card[k] for k in ("family", "weights_sha256", "spec") if k in card},
-            },
-            "settings": asdict(settings),
-            "split": {k: v for k, v in split.record.items() if k != "indices"},
-            "runtime": runtime,
-            "method_outputs": method_outputs,
-            "config": study.as_config(),
-        },
-    }
-    if outcome.prompt_history is not None:
-        files[paths.PROMPT_HISTORY] = outcome.prompt_history.numpy().astype(np.float16)
-
-    def metrics_frame() -> pd.DataFrame:
-        # written last, so its write time covers every other file (the metrics file itself is tiny)
-        row["wall_write_s"] = time.perf_counter() - write_started
-        row["wall_total_s"] = sum(
-            row[part]
-            for part in ("wall_load_s", "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_write_s")
-        )
-        return pd.DataFrame([row])
-
-    write_all(where.out_dir, files, metrics_frame)
-    CheckpointStore(where.checkpoint_dir).clear()
+    clear_checkpoints(item.where.checkpoint_dir)  # a retry starts afresh, not from the failing state
     return row

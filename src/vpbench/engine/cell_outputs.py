@@ -1,4 +1,4 @@
-"""Writing a finished cell: its tables and arrays, all together or not at all.
+"""Writing a finished cell: its metrics row, tables and arrays, all together or not at all.
 
 Files go into a staging folder next to the cell folder and move into place only once every one of them
 exists, ``metrics.parquet`` last, so a cell folder holds all of a cell's outputs or none of them.
@@ -7,11 +7,15 @@ exists, ``metrics.parquet`` last, so a cell folder holds all of a cell's outputs
 from __future__ import annotations
 
 import json
+import math
 import os
+import platform
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +23,23 @@ import numpy as np
 import pandas as pd
 import torch
 
+import vpbench
 from vpbench import metrics
+from vpbench.calibration import classwise_ece
+from vpbench.engine import keys
+from vpbench.engine.calibrate import clear_checkpoints
+from vpbench.engine.cell_costs import cost_columns
 from vpbench.engine.output_mapping import LinearMapping
 from vpbench.engine.vp_model import CellData, VisualPromptModel
 from vpbench.runtime import atomic_io
+from vpbench.study import paths
+
+# Columns of the metrics row that are not floats (identifiers and the like are added separately).
+TEXT_COLUMNS = ("calibration_strategy", "calibration_reason", "selection", "selection_reason")
+INT_COLUMNS = ("calibration_n", "selected_epoch", "calibration_prompts")
+WALL_PARTS = (
+    "wall_load_s", "wall_mapping_s", "wall_train_s", "wall_eval_s", "wall_calibration_s", "wall_write_s"
+)  # fmt: skip
 
 
 def class_table(
@@ -115,3 +132,162 @@ def _remove_dead_staging(out_dir: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
         except (ValueError, PermissionError):
             continue
+
+
+def compression_columns(card: Mapping[str, Any], is_dense: bool) -> dict[str, Any]:
+    compress = card.get("spec", {}).get("compress") or {}
+    return {
+        "family": card["family"],
+        "family_label": card.get("family_label", card["family"]),
+        "compression": card.get("technique", "none"),
+        "compression_kind": card.get("compression_kind", "dense"),
+        "compression_structure": card.get("compression_structure", ""),
+        "technique_label": card.get("technique_label", ""),
+        "compression_level": float(card.get("compression_level", 0.0)),
+        "compression_label": str(card.get("compression_label", "dense")),
+        "is_dense": is_dense,
+        "sparsity": _float_or_nan(card.get("sparsity")),
+        "remaining_pct_paper": _float_or_nan(card.get("remaining_pct_paper")),
+        "weight_bits": float(compress.get("weight_bits") or card.get("weight_bits_measured") or np.nan),
+        "act_bits": float(compress.get("act_bits") or card.get("act_bits") or np.nan),
+        "published_top1": _float_or_nan(card.get("published_top1")),
+    }
+
+
+def _float_or_nan(value: Any) -> float:
+    """Card numbers may be null (e.g. no conv layer to measure); keep 0.0 as 0.0."""
+    return math.nan if value is None else float(value)
+
+
+def runtime_record(device: torch.device, precision: str) -> dict[str, Any]:
+    """What the numbers of a run may depend on beyond its inputs: threads, device, precision, versions."""
+    import torchvision
+
+    from vpbench.runtime.numerics import numerics_record
+
+    record = {
+        **numerics_record(),  # threads (used and given), CPU kernel family, oneDNN/MKL versions
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
+        "precision": precision,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "versions": {
+            "vpbench": vpbench.__version__,
+            "results_version": keys.RESULTS_VERSION,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    if device.type == "cuda":
+        record["versions"]["cuda"] = torch.version.cuda
+        record["versions"]["cudnn"] = torch.backends.cudnn.version()
+    return record
+
+
+def finish_cell(item: Any, context: tuple, load_seconds: float) -> dict[str, Any]:
+    """Metrics, tables and files of one trained cell (``engine.cell._Prepared``), written all together."""
+    from vpbench.data import get_dataset
+
+    study, card, device, inputs, class_names = context
+    cell, where, split, settings, setup = item.cell, item.where, item.split, item.settings, item.setup
+    vp, data, training = setup.model, setup.data, item.training
+    outcome = training.main_outcome
+    tick = time.perf_counter()
+    scores = metrics.compute_metrics(outcome.test_logits, data.test_labels)
+    probs64 = torch.softmax(outcome.test_logits.double(), dim=1).numpy()
+    scores["classwise_ece"] = classwise_ece(probs64, data.test_labels.numpy())
+    scores["ece_paper_compat"] = metrics.ece_paper_compat(
+        outcome.test_logits, data.test_labels, get_dataset(cell.dataset).paper_ece_batch
+    )
+    calibration = training.columns(outcome.test_logits, data.test_labels)
+    logged = [row["eval_accuracy"] for row in outcome.history if not np.isnan(row["eval_accuracy"])]
+    scores["acc_best_logged_epoch"] = max([*logged, scores["accuracy"]]) if logged else np.nan
+    identity = cell.fields()
+    runtime = runtime_record(device, outcome.precision)
+    costs, method_outputs = cost_columns(vp, data, settings, outcome)  # trainable params by part, FLOPs
+    effective_shots = int(split.effective_shots)
+    row = {
+        **identity,
+        "shots_num": float(effective_shots),
+        **compression_columns(card, study.model(cell.model).is_dense(cell.variant)),
+        "num_classes": data.num_classes,
+        "train_size": len(split.indices),
+        "test_size": len(data.test_labels),
+        "effective_shots": effective_shots,
+        "is_full": bool(split.is_full),
+        **{key: float(value) for key, value in scores.items() if key not in ("num_samples", "num_classes")},
+        **{key: _typed(key, value) for key, value in calibration.items()},
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "lr": settings.lr,
+        **costs,
+        "device": device.type,
+        "precision": outcome.precision,
+        "torch_threads": runtime["torch_threads"],
+        "wall_load_s": load_seconds + outcome.timings.get("setup", 0.0),
+        "wall_mapping_s": outcome.timings["mapping"],
+        "wall_train_s": outcome.timings["train"],
+        "wall_eval_s": outcome.timings["eval"] + (time.perf_counter() - tick),
+        "vpbench_version": vpbench.__version__,
+        "status": "ok",
+        "failure_reason": "",
+        "plan_key": keys.digest(item.plan),
+        "cell_key": item.fingerprint,
+    }
+    write_started = time.perf_counter()
+    probs = probs64.astype(np.float16)
+    files = {
+        "epochs.parquet": pd.DataFrame([{**identity, **h} for h in training.epoch_rows()]),
+        "classes.parquet": class_table(
+            identity, vp, outcome.test_logits, data, class_names, setup.source_names
+        ),
+        "test_probs.npy": probs,
+        "test_labels.npy": data.test_labels.numpy(),
+        "prompt.pt": {
+            "delta": {k: v.detach().cpu() for k, v in vp.prompt.state_dict().items()},
+            "effective": vp.prompt.effective().detach().cpu(),
+            "mapping": vp.head.first_sources().detach().cpu(),
+            "head": {k: v.detach().cpu() for k, v in vp.head.state_dict().items()},
+        },
+        "cell.json": {
+            "cell": identity,
+            "plan": json.loads(item.plan),
+            "plan_key": row["plan_key"],
+            "fingerprint": item.fingerprint,
+            "inputs": {
+                **inputs,
+                "card": {k: card[k] for k in ("family", "weights_sha256", "spec") if k in card},
+            },
+            "settings": asdict(settings),
+            "split": {k: v for k, v in split.record.items() if k != "indices"},
+            "calibration": training.record(),
+            "runtime": runtime,
+            "method_outputs": method_outputs,
+            "config": study.as_config(),
+        },
+    }
+    if outcome.prompt_history is not None:
+        files[paths.PROMPT_HISTORY] = outcome.prompt_history.numpy().astype(np.float16)
+
+    def metrics_frame() -> pd.DataFrame:
+        # written last, so its write time covers every other file (the metrics file itself is tiny)
+        row["wall_write_s"] = time.perf_counter() - write_started
+        row["wall_total_s"] = sum(row[part] for part in WALL_PARTS)
+        return pd.DataFrame([row])
+
+    write_all(where.out_dir, files, metrics_frame)
+    clear_checkpoints(where.checkpoint_dir)
+    return row
+
+
+def _typed(key: str, value: Any) -> Any:
+    """Calibration columns in their schema types (docs/SCHEMA.md)."""
+    if key in TEXT_COLUMNS:
+        return str(value)
+    if key in INT_COLUMNS:
+        return int(value)
+    if key == "temperature_hit_bound":
+        return bool(value)
+    return float(value)

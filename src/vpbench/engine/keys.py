@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from vpbench.study.spec import Study
 
 # Bump when a code change alters the numbers an existing cell would produce (docs/keys.md lists why).
-RESULTS_VERSION = "2"
+RESULTS_VERSION = "3"
 
 
 def normalise(value: Any) -> Any:
@@ -114,6 +114,7 @@ def _study_wide(study: Study) -> dict[str, Any]:
         {
             "prompt": {"canvas": study.canvas, "patch": study.patch, "label_order": study.label_order},
             "clip_classnames": study.clip_classnames,
+            "calibration": {"temperature": study.calibration["temperature"], "rule": calibration_rule()},
             "results_version": RESULTS_VERSION,
         }
     )
@@ -122,8 +123,17 @@ def _study_wide(study: Study) -> dict[str, Any]:
 def cell_plan(study: Study, cell: Cell) -> dict[str, Any]:
     """What the study decides about ``cell`` (see the module docstring), as plain normalised data: the
     resolved training settings, the method and its options, the variant's identity, the dataset geometry
-    and split sampler, the prompt and metric options, :data:`RESULTS_VERSION`."""
+    and split sampler, the prompt, calibration and metric options, :data:`RESULTS_VERSION`."""
     return copy.deepcopy(_plan(study, cell))
+
+
+def calibration_rule() -> dict[str, Any]:
+    """The constants of the calibration split rule (docs/calibration.md): changing one reruns every cell."""
+    from vpbench import calibration
+
+    names = ("HELD_OUT_MIN_PER_CLASS", "HOLDOUT_FRACTION", "CROSS_FIT_MIN_PER_CLASS", "CROSS_FIT_FOLDS",
+             "MIN_CALIBRATION_SAMPLES", "BOUND_TOLERANCE")  # fmt: skip
+    return {name.lower(): getattr(calibration, name) for name in names}
 
 
 def plan_json(study: Study, cell: Cell) -> str:

@@ -317,7 +317,8 @@ class LinearProbeModel(VisualPromptModel):
         history = None
         if settings.save_prompt_history:
             history = torch.stack([self.prompt.effective(), self.prompt.effective()])
-        return TrainOutcome([row], test_logits, train_logits, history, timings, "fp32")
+        # one fit, no epochs: every selection mode reports it (engine.calibrate.cell_protocol says so)
+        return TrainOutcome([row], test_logits, history, timings, "fp32", selected_epoch=0)
 
     def method_report(self) -> dict[str, Any]:
         """The fit's summary: chosen C, how, L-BFGS iterations (the "training steps" of a probe)."""

@@ -17,10 +17,15 @@ from vpbench.errors import ConfigError
 BAHNG_TEMPLATE = "This is a photo of a {}"
 ILM_TP_DEFAULT_TEMPLATE = "This is a photo of a {}."
 TEMPLATE_SETS = ("bahng", "ilm_tp")  # values of VPMethod.text_templates
-CLASSNAME_MODES = ("real", "numeric")
-# The fork's ``prepare_additive_data`` names these classes "0", "1", … (docs/deviations.md); only
-# ``numeric`` reproduces it.
+CLASSNAME_MODES = ("real", "numeric", "paper")
+# The fork's ``prepare_additive_data`` names these classes "0", "1", … (docs/deviations.md); ``numeric``
+# and ``paper`` reproduce it.
 NUMERIC_NAME_DATASETS = ("caltech101", "flowers102")
+# ``paper``: the strings of the authors' CLIP code (landskape-ai/model-transferability, data/prepare_data.py
+# ``prepare_additive_data`` from c4be120, 2023-11-05, when Caltech101 was added, to the last commit): SVHN is
+# numbered too, GTSRB takes its names from the fork's GTSRB_LABEL_MAP, every other dataset its real names
+# under the authors' refine (no CamelCase split: EuroSAT reads "annualcrop"). docs/methods/clip.md.
+PAPER_NUMERIC_DATASETS = ("caltech101", "flowers102", "svhn")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
@@ -49,9 +54,27 @@ def refine_classname(name: str) -> str:
     return _CAMEL_BOUNDARY.sub(" ", name).lower().replace("_", " ").replace("-", " ")
 
 
+def refine_classname_paper(name: str) -> str:
+    """The authors' ``refine_classnames``: lower-case, ``_`` and ``-`` to spaces (no CamelCase split)."""
+    return name.lower().replace("_", " ").replace("-", " ")
+
+
+def paper_class_names(dataset: str, names: Sequence[str]) -> list[str]:
+    """The class names the authors' CLIP code put into its templates for ``dataset`` (C = ``len(names)``)."""
+    if dataset in PAPER_NUMERIC_DATASETS:
+        return [str(index) for index in range(len(names))]
+    if dataset == "gtsrb":
+        from vpbench.data.class_names import GTSRB_PAPER
+
+        if len(names) != len(GTSRB_PAPER):
+            raise ConfigError(f"gtsrb has {len(names)} classes here but the authors named {len(GTSRB_PAPER)}")
+        names = GTSRB_PAPER
+    return [refine_classname_paper(name) for name in names]
+
+
 def classname_mode(config: Mapping[str, Any]) -> str:
-    """The study's ``clip_classnames`` setting: ``real`` (default) or ``numeric`` (the fork,
-    docs/deviations.md)."""
+    """The study's ``clip_classnames`` setting: ``real`` (default), ``numeric`` or ``paper`` (the fork's
+    strings, docs/deviations.md)."""
     mode = config.get("clip_classnames", "real")
     if mode not in CLASSNAME_MODES:
         raise ConfigError(f"clip_classnames: {mode!r} is not allowed; allowed: {', '.join(CLASSNAME_MODES)}")
@@ -61,10 +84,13 @@ def classname_mode(config: Mapping[str, Any]) -> str:
 def clip_class_names(dataset: str, names: Sequence[str], mode: str = "real") -> list[str]:
     """The class names filled into the templates: refined real names, or "0".."C−1" where the fork used them.
 
-    ``numeric`` changes only Caltech101 and Flowers102, the datasets the fork named by index.
+    ``numeric`` changes only Caltech101 and Flowers102, the datasets the fork named by index; ``paper``
+    reproduces the authors' strings for every dataset (:func:`paper_class_names`).
     """
     if mode not in CLASSNAME_MODES:
         raise ConfigError(f"clip_classnames: {mode!r} is not allowed; allowed: {', '.join(CLASSNAME_MODES)}")
+    if mode == "paper":
+        return paper_class_names(dataset, names)
     if mode == "numeric" and dataset in NUMERIC_NAME_DATASETS:
         return [str(index) for index in range(len(names))]
     return [refine_classname(name) for name in names]

@@ -1,8 +1,10 @@
 """The one training loop every VP method uses: frozen model, trainable prompt (and map), exact resume.
 
 Per epoch: optional re-mapping pass (FLM/ILM), shuffled mini-batches in a per-(seed, epoch) order,
-lr from a stateless schedule, a checkpoint. After the last epoch: one evaluation on the full test split;
-optional periodic evaluations are recorded for curves but never used to choose an epoch (docs/deviations.md).
+lr from a stateless schedule, a checkpoint. After the last epoch: one evaluation of the reported epoch's
+prompt on the run's evaluation data. Which epoch is reported is the run's :class:`Selection`: the last
+(default), the best on the evaluation data (which is then evaluated after every epoch), or a given one;
+optional periodic evaluations (``eval_every``) are recorded for curves and never choose an epoch.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from torch.nn import functional as F  # noqa: N812
 from vpbench.engine import label_mapping
 from vpbench.engine.checkpointing import CheckpointStore, PreemptedError, PreemptionGuard
 from vpbench.engine.settings import TrainSettings, effective_precision
-from vpbench.engine.training_state import CellRun, epoch_order  # noqa: F401  (epoch_order is part of the API)
+from vpbench.engine.training_state import (  # noqa: F401  (epoch_order and selection_for are part of the API)
+    CellRun,
+    Selection,
+    epoch_order,
+    selection_for,
+)
 from vpbench.engine.vp_model import CellData, VisualPromptModel, fold_batch_norms  # noqa: F401
 from vpbench.errors import NumericalError
 from vpbench.runtime.progress import progress_bar
@@ -30,14 +37,15 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class TrainOutcome:
-    """What a finished run hands to the writer."""
+    """What a finished run hands to the writer: ``test_logits`` are the reported epoch's logits on the run's
+    evaluation data (``CellData.test_*``), ``selected_epoch`` that epoch (0-based)."""
 
     history: list[dict[str, Any]]
     test_logits: torch.Tensor
-    train_logits: torch.Tensor
     prompt_history: torch.Tensor | None
     timings: dict[str, float] = field(default_factory=dict)
     precision: str = "fp32"
+    selected_epoch: int = -1
 
 
 def _to_input(batch: torch.Tensor, device: torch.device, kind: str = "image") -> torch.Tensor:
@@ -102,6 +110,7 @@ class PackMember:
     settings: TrainSettings
     store: CheckpointStore | None = None
     label: str = "cell"
+    selection: Selection | None = None  # None: from ``settings.selection`` (:func:`selection_for`)
 
 
 def train_visual_prompt(
@@ -204,6 +213,11 @@ def _finish_epoch(run: CellRun, device: torch.device) -> None:
     run.end_epoch(accuracy)
 
 
+def fitted_outside_loop(model: VisualPromptModel) -> bool:
+    """Whether a method fits its model once outside this loop (``fit_outcome``: the linear probe)."""
+    return hasattr(model, "fit_outcome")
+
+
 def train_pack(
     members: list[PackMember], *, device: torch.device, progress: bool = True
 ) -> list[TrainOutcome]:
@@ -212,13 +226,13 @@ def train_pack(
     Cells keep their own order, schedule, map, history and checkpoint, so each ends as it would alone
     (up to float rounding of batched kernels); packing only removes per-process and small-batch costs.
     """
-    if any(hasattr(m.model, "fit_outcome") for m in members):  # methods fitted outside this loop (LP)
+    if any(fitted_outside_loop(m.model) for m in members):
         return [
-            m.model.fit_outcome(m, device) if hasattr(m.model, "fit_outcome")
+            m.model.fit_outcome(m, device) if fitted_outside_loop(m.model)
             else train_pack([m], device=device, progress=progress)[0]
             for m in members
         ]  # fmt: skip
-    runs = [CellRun(m.model, m.data, m.settings, device, m.store, m.label) for m in members]
+    runs = [CellRun(m.model, m.data, m.settings, device, m.store, m.label, m.selection) for m in members]
     for run in runs:
         if not run.done:
             run.begin_epoch(_remap)
@@ -252,18 +266,18 @@ def train_pack(
 
 
 def _evaluate(run: CellRun, device: torch.device) -> TrainOutcome:
-    """The single final evaluation on the full test split (plus train-subset logits for temperature)."""
+    """The single final evaluation of the reported epoch's prompt on the run's evaluation data."""
     tick = time.perf_counter()
+    selected_epoch = run.restore_selected()
     run.model.eval()
     kind, batch = run.data.input_kind, run.settings.eval_batch_size
     test_logits = predict_logits(run.model, run.data.test_images, batch, device, kind=kind)
-    train_logits = predict_logits(run.model, run.data.train_images, batch, device, kind=kind)
     run.timings["eval"] += time.perf_counter() - tick
     return TrainOutcome(
         history=run.history,
         test_logits=test_logits,
-        train_logits=train_logits,
         prompt_history=torch.stack(run.prompts) if run.prompts else None,
         timings=run.timings,
         precision=effective_precision(run.settings, device),
+        selected_epoch=selected_epoch,
     )

@@ -3,13 +3,18 @@
 The loop in :mod:`vpbench.engine.training` drives any number of these in lockstep (cell packing); each keeps
 its own sample order, learning rate, label map and history, so a packed cell trains exactly as it
 would alone, and resumes from its own checkpoint.
+
+Model selection (:class:`Selection`) decides which epoch's prompt a run reports: the last; the ``best``
+by accuracy on the run's evaluation data (evaluated after every epoch); or the one ``at`` a given epoch
+(chosen by another run). The kept prompt and map are part of the checkpoint, so a resumed run reports
+the same epoch.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -17,10 +22,50 @@ from torch import nn
 
 from vpbench.engine.checkpointing import CheckpointStore
 from vpbench.engine.schedules import Schedule
+from vpbench.errors import ConfigError
 
 if TYPE_CHECKING:
     from vpbench.engine.settings import TrainSettings
     from vpbench.engine.vp_model import CellData, VisualPromptModel
+
+
+SELECTION_KINDS = ("last", "best", "at")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which epoch's prompt a run reports: ``last``; ``best`` test-set accuracy of the run's evaluation data
+    (``CellData.test_*``: the test split, or a calibration prompt's held-out images), first best on ties;
+    or ``at`` a fixed 0-based ``epoch`` (clipped to the run's last epoch)."""
+
+    kind: str = "last"
+    epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in SELECTION_KINDS:
+            raise ConfigError(f"selection {self.kind!r}; allowed: {', '.join(SELECTION_KINDS)}")
+        if (self.kind == "at") != (self.epoch is not None):
+            raise ConfigError("selection 'at' needs an epoch, and only 'at' takes one")
+
+
+def selection_for(settings: TrainSettings) -> Selection:
+    """The loop's selection for ``training.selection``: ``last``, or ``best`` on the test split for ``test``.
+
+    ``val`` needs a held-out part of the training subset, which only a cell can provide
+    (:mod:`vpbench.engine.calibrate` trains the prompt that evaluates it and passes a :class:`Selection`).
+    """
+    if settings.selection == "last":
+        return Selection()
+    if settings.selection == "test":
+        return Selection("best")
+    raise ConfigError(
+        "selection 'val' needs a held-out part of the training subset: run it as a cell "
+        "(vpbench.engine.cell), which trains the calibration prompt that chooses the epoch"
+    )
+
+
+def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in module.state_dict().items()}
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
@@ -51,9 +96,10 @@ def group_schedules(schedule: Schedule, groups: list[dict], settings: TrainSetti
 
 
 def effective_prompt(model: VisualPromptModel) -> torch.Tensor:
-    """The prompt as it acts on pixels, detached on the CPU."""
+    """The prompt as it acts on pixels: a detached CPU copy, never a view of a live parameter (a prompt
+    whose ``effective()`` is the parameter itself, like SMM's δ, would otherwise change under it)."""
     with torch.no_grad():
-        return model.prompt.effective().detach().float().cpu()
+        return model.prompt.effective().detach().float().cpu().clone()
 
 
 def _fresh_running(lr: float) -> dict[str, Any]:
@@ -71,9 +117,11 @@ class CellRun:
         device: torch.device,
         store: CheckpointStore | None,
         label: str,
+        selection: Selection | None = None,
     ) -> None:
         started = time.perf_counter()
         self.model, self.data, self.settings, self.store, self.label = model, data, settings, store, label
+        self.selection = selection or selection_for(settings)
         model.to(device)
         self.train_inputs = data.train_images.to(device)
         self.train_labels = data.train_labels.to(device)
@@ -99,6 +147,7 @@ class CellRun:
         self.previous_prompt = effective_prompt(model)
         self.batches: list[torch.Tensor] = []
         self.budget = 0
+        self.selected: dict[str, Any] | None = None  # epoch, score, prompt and head of the reported epoch
         self._restore()
         self.timings["setup"] = time.perf_counter() - started  # device copy, optimiser, checkpoint restore
 
@@ -118,6 +167,7 @@ class CellRun:
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.running = state["epoch"], state["step"], state["running"]
         self.history, self.previous_prompt = state["history"], state["previous_prompt"]
+        self.selected = state.get("selected")
         if self.settings.save_prompt_history:
             self.prompts = list(state["prompt_history"])
 
@@ -133,6 +183,7 @@ class CellRun:
             "history": list(self.history),
             "previous_prompt": self.previous_prompt,
             "prompt_history": torch.stack(self.prompts) if self.prompts else torch.empty(0),
+            "selected": self.selected,
         }
         if getattr(self.model, "train_source", False):
             state["source"] = self.model.source_model.state_dict()
@@ -187,6 +238,7 @@ class CellRun:
             "eval_accuracy": eval_accuracy,
         }
         self.history.append(row)
+        self._select(eval_accuracy)
         self.previous_prompt = current
         if self.settings.save_prompt_history:
             self.prompts.append(current)
@@ -196,6 +248,40 @@ class CellRun:
         return row
 
     def wants_periodic_eval(self) -> bool:
-        """Whether the epoch just trained (not the last) asks for a logged evaluation."""
+        """Whether the epoch just trained asks for an evaluation: after every epoch for ``best`` selection,
+        else every ``eval_every`` epochs but the last (the final evaluation covers it)."""
+        if self.selection.kind == "best":
+            return True
         every = self.settings.eval_every
         return bool(every) and (self.epoch + 1) % every == 0 and self.epoch + 1 < self.epochs
+
+    def _select(self, accuracy: float) -> None:
+        """Keep the prompt and map of the epoch just trained if the selection reports it."""
+        kind = self.selection.kind
+        if kind == "best":
+            keep = self.selected is None or accuracy > self.selected["score"]  # first best on ties
+        elif kind == "at":
+            keep = self.epoch == min(int(self.selection.epoch), self.epochs - 1)
+        else:
+            keep = False
+        if keep:
+            parts = {name: _state_copy(part) for name, part in kept_parts(self.model).items()}
+            self.selected = {"epoch": self.epoch, "score": float(accuracy), **parts}
+
+    def restore_selected(self) -> int:
+        """Load the reported epoch's prompt and map (and trained source) into the model after training;
+        returns that epoch."""
+        if self.selection.kind == "last" or self.selected is None:
+            return len(self.history) - 1
+        for name, part in kept_parts(self.model).items():
+            part.load_state_dict(self.selected[name])
+        return int(self.selected["epoch"])
+
+
+def kept_parts(model: VisualPromptModel) -> dict[str, nn.Module]:
+    """What a selected epoch keeps: prompt and head, and the source model where the method trains it
+    (full fine-tuning), so a selected epoch reports that epoch's whole network."""
+    parts = {"prompt": model.prompt, "head": model.head}
+    if getattr(model, "train_source", False):
+        parts["source"] = model.source_model
+    return parts

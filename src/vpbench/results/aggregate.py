@@ -7,9 +7,8 @@ cell and what differs.
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -267,24 +266,52 @@ def write_tables(frames: Mapping[str, pd.DataFrame], out_dir: str | Path) -> dic
     return written
 
 
-def reliability_table(cell_dirs: Sequence[str | Path], num_bins: int = metrics.DEFAULT_NUM_BINS) -> pd.DataFrame:
+def reliability_table(
+    cell_dirs: Sequence[str | Path], num_bins: int = metrics.DEFAULT_NUM_BINS
+) -> pd.DataFrame:
     """Per (cell, confidence bin): bin edges, count, mean confidence, accuracy (``metrics.reliability_bins``).
 
     Read from each cell's test probabilities, so reliability diagrams come from an aggregated table.
     """
-    frames = []
+    return prediction_summaries(cell_dirs, num_bins)[0]
+
+
+def prediction_summaries(
+    cell_dirs: Sequence[str | Path], num_bins: int = metrics.DEFAULT_NUM_BINS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One pass over every cell's test predictions: its reliability bins, and its class-wise ECE
+    (``calibration.classwise_ece``, from the float16 probabilities) for cells whose metrics lack one."""
+    from vpbench.calibration import classwise_ece
+
+    frames, classwise = [], []
     for cell_dir in map(Path, cell_dirs):
         if not (cell_dir / "test_probs.npy").is_file():
             continue
         probs, labels = load_test_predictions(cell_dir)
         if probs.ndim != 2 or not len(probs):
             continue  # a failed cell's empty record
+        ids = parse_cell_dir(cell_dir)
         bins = metrics.reliability_bins(probs, labels, num_bins)
         frame = pd.DataFrame({"bin": np.arange(num_bins), **bins})
-        for column, value in parse_cell_dir(cell_dir).items():
+        for column, value in ids.items():
             frame[column] = value
         frames.append(frame)
-    return _concat(frames)
+        classwise.append({**ids, "classwise_ece_probs": classwise_ece(probs, labels, num_bins)})
+    columns = [*IDENTIFIERS, "classwise_ece_probs"]
+    return _concat(frames), _normalise_identifiers(pd.DataFrame(classwise, columns=columns))
+
+
+def add_classwise_ece(cells: pd.DataFrame, classwise: pd.DataFrame) -> pd.DataFrame:
+    """``classwise_ece`` for every cell: the engine's value where it wrote one, else the one computed here
+    from the saved test probabilities (docs/calibration.md)."""
+    if cells.empty:
+        return cells.assign(classwise_ece=pd.Series(dtype=float))
+    merged = cells.merge(classwise, on=list(IDENTIFIERS), how="left")
+    if "classwise_ece" in cells.columns:
+        merged["classwise_ece"] = merged["classwise_ece"].fillna(merged["classwise_ece_probs"])
+    else:
+        merged["classwise_ece"] = merged["classwise_ece_probs"]
+    return merged.drop(columns=["classwise_ece_probs"])
 
 
 class StalePlanError(VpbenchError):
@@ -345,8 +372,7 @@ def aggregate_study(
         check_plans(frames["cells"], expected_plans, cell_dirs)
     histories = load_prompt_histories(cell_dirs, allow_missing=allow_missing)
     frames["epochs"] = add_prompt_divergence(frames["epochs"], histories, frames["cells"])
-    frames["reliability"] = reliability_table(cell_dirs)
+    frames["reliability"], classwise = prediction_summaries(cell_dirs)
+    frames["cells"] = add_classwise_ece(frames["cells"], classwise)
     write_tables(frames, out_dir)
     return frames
-
-

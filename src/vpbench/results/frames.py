@@ -30,7 +30,6 @@ def dense_variants(cells_df: pd.DataFrame) -> dict[tuple[str, str], str]:
     return result
 
 
-
 def select(frame: pd.DataFrame, **identifiers: object) -> pd.DataFrame:
     """Rows whose identifier columns equal the given values (``shots`` compared as text), e.g.
     ``select(classes, model="resnet50", dataset="dtd", method="ilm", shots=10)``."""
@@ -128,59 +127,3 @@ def most_compressed_variant(cells_df: pd.DataFrame, model: str) -> str | None:
     info = variant_table(cells_df)
     compressed = info.loc[(info["model"] == model) & ~info["is_dense"], "variant"].tolist()
     return compressed[-1] if compressed else None
-
-
-def dense_deltas(cells_df: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Dense minus compressed ``metric`` per (study, dataset, model, variant, method, shots), over seeds.
-
-    Columns: ``dense_mean``, ``variant_mean``, ``delta`` (dense − variant, metric units), ``n_dense``,
-    ``n_variant`` and ``p_value`` of Welch's t-test (NaN unless both sides have at least two seeds).
-    """
-    keys = ["study", "dataset", "model", "method", "shots"]
-    columns = [*keys, "variant", "dense_mean", "variant_mean", "delta", "n_dense", "n_variant", "p_value"]
-    dtypes = {
-        "dense_mean": float,
-        "variant_mean": float,
-        "delta": float,
-        "n_dense": "int64",
-        "n_variant": "int64",
-        "p_value": float,
-    }
-    if cells_df.empty:
-        return pd.DataFrame(columns=columns).astype(dtypes)
-    dense_of = dense_variants(cells_df)
-    values = cells_df.dropna(subset=[metric])
-    rows: list[dict[str, object]] = []
-    for group_key, group in values.groupby(keys, sort=False):
-        ids = dict(zip(keys, group_key, strict=True))
-        dense_name = dense_of.get((str(ids["study"]), str(ids["model"])))
-        if dense_name is None:
-            continue
-        dense_values = group.loc[group["variant"] == dense_name, metric].to_numpy(dtype=float)
-        if dense_values.size == 0:
-            continue
-        for variant, variant_rows in group.loc[group["variant"] != dense_name].groupby("variant", sort=False):
-            variant_values = variant_rows[metric].to_numpy(dtype=float)
-            rows.append(
-                {
-                    **ids,
-                    "variant": variant,
-                    "dense_mean": dense_values.mean(),
-                    "variant_mean": variant_values.mean(),
-                    "delta": dense_values.mean() - variant_values.mean(),
-                    "n_dense": dense_values.size,
-                    "n_variant": variant_values.size,
-                    "p_value": welch_p_value(dense_values, variant_values),
-                }
-            )
-    return pd.DataFrame(rows, columns=columns).astype(dtypes)
-
-
-def welch_p_value(first: np.ndarray, second: np.ndarray) -> float:
-    """Two-sided Welch t-test p-value; NaN with fewer than two values on a side or zero variance on both."""
-    if first.size < 2 or second.size < 2:
-        return math.nan
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ttest_ind(first, second, equal_var=False)
-    return float(result.pvalue)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vpbench.results.frames import summarise
 from vpbench.errors import ConfigError
+from vpbench.results.frames import summarise
 
 PUBLISHED_COLUMNS = (
     "table",

@@ -166,6 +166,14 @@ def variant_cards(study: Study) -> list[str]:
     return [paths.card(study.name, v.model, v.name) for v in study.all_variants()]
 
 
+def imagenet_top1_files(study: Study) -> list[str]:
+    """Every variant's measured ImageNet top-1, when the study names ``paths.imagenet_val`` (else none)."""
+    if not study.imagenet_val:
+        return []
+    return [paths.IMAGENET_TOP1.format(study=study.name, model=v.model, variant=v.name)
+            for v in study.all_variants()]  # fmt: skip
+
+
 def dense_variants(study: Study) -> dict[str, str]:
     """Model → its dense variant."""
     return {name: model.dense_variant for name, model in study.models.items()}

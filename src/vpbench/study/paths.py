@@ -30,6 +30,7 @@ CELL_FILES: tuple[str, ...] = (
 PROMPT_HISTORY = "prompt_history.npy"
 VARIANT_DIR = "results/{study}/models/{model}/{variant}"
 CARD = VARIANT_DIR + "/card.json"
+IMAGENET_TOP1 = VARIANT_DIR + "/imagenet_top1.json"
 DATASET_ACQUIRED = "resources/acquired/{dataset}.json"
 WEIGHTS_ACQUIRED = "{weights_dir}/{family}/acquired.json"
 CACHE_DIR = "resources/cache/{dataset}/{split}-{size}px-{resize}"

@@ -200,6 +200,7 @@ class Study:
     memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     cells: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # set by load_study
     packs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, repr=False, compare=False)
+    calibration: Mapping[str, Any] = field(default_factory=lambda: _frozen({"temperature": "protocol"}))
 
     def recipe(self, method: str) -> Recipe:
         """The study's recipe for ``method``: study-wide settings with its ``method_overrides`` on top."""
@@ -297,4 +298,7 @@ def build_study(config: Mapping[str, Any]) -> Study:
         cpu_threads=config["cpu_threads"],
         shots_above_class_size=config["shots_above_class_size"],
         allow_outside_project=bool(config["paths"]["allow_outside_project"]),
+        calibration=_frozen(
+            {"temperature": "off" if config["calibration"]["temperature"] in ("off", False) else "protocol"}
+        ),
     )

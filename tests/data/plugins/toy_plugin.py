@@ -5,7 +5,8 @@
   (written by the test; its sha256 is read from ``toy_net.pt.sha256``);
 - compression method ``sign_prune``: zeroes every negative conv/linear weight (kind: sparse);
 - VP methods ``toy_vp`` (a padding prompt with a random label map, under another name) and ``nan_vp``
-  (whose loss is NaN for compressed variants: a deterministic failure for the failure-handling test).
+  (whose loss is NaN for compressed variants: a deterministic failure for the failure-handling test);
+- figure kind ``toy_accuracy_bars``: a bar chart per model, caption ``toy_figure.rst`` next to this file.
 """
 
 from __future__ import annotations
@@ -134,3 +135,40 @@ class NanVP(PaddingVP):
 
 
 register_method(NanVP(name="nan_vp", label="NaN VP", description="fails on compressed variants"))
+
+
+# A figure kind: one bar chart per study model of the mean test accuracy of each (variant, method), planned
+# from the study's cells and drawn from the aggregated cells table, with its caption file beside this plugin.
+from vpbench.results.figures import FigureKind, FigureSpec, register_figure_kind  # noqa: E402
+from vpbench.results.figures.style import Plot, mark_empty, new_figure, styled  # noqa: E402
+
+
+def _plan_accuracy_bars(context):
+    return [FigureSpec("toy_accuracy_bars", f"{model}_toy_accuracy_bars", model) for model in
+            sorted(set(context.cells["model"]))]  # fmt: skip
+
+
+@styled
+def _render_accuracy_bars(spec, tables):
+    cells = tables.cells.loc[tables.cells["model"] == spec.model]
+    figure, (axes,) = new_figure(1)
+    if cells.empty:
+        mark_empty(axes, "no finished cells")
+    else:
+        means = cells.groupby(["variant", "method"])["accuracy"].mean() * 100
+        axes.bar([f"{v}/{m}" for v, m in means.index], means.to_numpy())
+        axes.set_ylabel("test accuracy [%]")
+    axes.set_title(f"{spec.model}: mean accuracy per variant and method")
+    return Plot(figure, f"{spec.model}: mean test accuracy of every variant and method (plugin figure).")
+
+
+register_figure_kind(
+    FigureKind(
+        name="toy_accuracy_bars",
+        label="toy accuracy bars",
+        category="accuracy",
+        caption=HERE / "toy_figure.rst",
+        plan=_plan_accuracy_bars,
+        render=_render_accuracy_bars,
+    )
+)

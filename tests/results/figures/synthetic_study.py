@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vpbench.runtime import atomic_io
 from vpbench.results.aggregate import cell_path
+from vpbench.runtime import atomic_io
 
 STUDY = "synth"
 EPOCHS = 4
@@ -54,6 +54,16 @@ CLASS_NAMES = {
 SOURCE_NAMES = ["tench", "goldfish", "schipperke", "carton", "tub", "Mexican hairless", "chiffonier"]
 SHOTS = ("1", "10", "full")
 FULL_PER_CLASS = {"cifar10": 5000.0, "oxford_pets": 100.0, "yelp_polarity": 1000.0, "splice": 500.0}
+# study model → (registry family of its dense variant, its display label)
+FAMILIES = {
+    "resnet18": ("resnet18", "ResNet-18"),
+    "resnet34": ("resnet34", "ResNet-34"),
+    "deit_tiny": ("deit_tiny", "DeiT-T"),
+    "clip_vit_l14": ("clip_vit_l14_openai", "CLIP ViT-L/14"),
+}
+# ImageNet top-1 [%] on the variants' cards (published checkpoints; the others have none)
+PUBLISHED_TOP1 = {("resnet18", "dense"): 69.758, ("resnet18", "gmp50"): 70.1, ("resnet18", "gmp90"): 66.2}
+KINDS = {"none": "dense", "gmp": "sparse", "vvtq": "quantized", "upop": "structured"}
 # cells that were configured but never finished (dataset, model, variant, method, shots)
 MISSING = {("oxford_pets", "resnet18", "gmp90", "flm", "10")}
 
@@ -81,8 +91,10 @@ def _metrics_row(dataset, model, variant_spec, method, shots, seed, num_classes)
         "shots": shots,
         "seed": seed,
         "shots_num": shots_num,
-        "family": model,
+        "family": FAMILIES[model][0],
+        "family_label": FAMILIES[model][1],
         "compression": compression,
+        "compression_kind": KINDS[compression],
         "compression_level": level,
         "compression_label": label,
         "is_dense": is_dense,
@@ -108,6 +120,9 @@ def _metrics_row(dataset, model, variant_spec, method, shots, seed, num_classes)
         "ece_temperature_scaled": float(rng.uniform(0.01, 0.1)),
         "nll_temperature_scaled": float(rng.uniform(0.3, 1)),
         "ece_paper_compat": float(rng.uniform(1, 5)),
+        "classwise_ece": float(rng.uniform(0.01, 0.1) + penalty / 4),
+        "kl_uniform_wrong_paper_compat": float(rng.uniform(0.1, 2.0)),
+        "published_top1": PUBLISHED_TOP1.get((model, variant), np.nan),
         "acc_best_logged_epoch": np.nan,
         "epochs": EPOCHS,
         "batch_size": {"1": 8, "10": 32, "full": 128}[shots],
@@ -200,7 +215,89 @@ def make_study() -> dict[str, pd.DataFrame]:
                     _add(frames, task, model, spec, "cmr", "full", seed, classes)
     result = {key: pd.DataFrame(rows) for key, rows in frames.items()}
     result["cells"]["seed"] = result["cells"]["seed"].astype("int64")
+    result["missing"] = _missing_rows(result["cells"])
+    result["models"] = models_table(result["cells"])
+    epochs = result["epochs"]
+    dense = epochs["variant"] == "dense"
+    result["epochs"] = epochs.assign(prompt_dense_l2=np.where(dense, np.nan, 0.1 * (epochs["epoch"] + 1)))
+    predictions = make_predictions(result["cells"])
+    result["reliability"] = _reliability(result["cells"], predictions)
     return result
+
+
+def _missing_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    """missing.csv rows of the MISSING cells (every seed the model runs), with the plan's columns."""
+    rows = []
+    for dataset, model, variant, method, shots in sorted(MISSING):
+        like = cells.loc[(cells.model == model) & (cells.variant == variant)].iloc[0]
+        where = f"{dataset}/{model}/{variant}/{method}"
+        for seed in sorted(set(cells.loc[cells.model == model, "seed"])):
+            ids = {"study": STUDY, "dataset": dataset, "model": model, "variant": variant, "method": method,
+                   "shots": shots, "seed": int(seed)}  # fmt: skip
+            rows.append(
+                ids
+                | {
+                    "cell_dir": f"results/{STUDY}/cells/{where}/{shots}shot/seed{seed}",
+                    "file": "metrics.parquet",
+                    "reason": "failed: NumericalError: non-finite training loss",
+                    "rule": "train_cell",
+                    "log": f"logs/train_cell/{STUDY}/{where}/{shots}shot/seed{seed}.log",
+                    "is_dense": bool(like["is_dense"]),
+                    "compression": like["compression"],
+                    "compression_kind": like["compression_kind"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def make_predictions(cells: pd.DataFrame, n_test: int = 60) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Test predictions per cell id whose accuracy follows the cell's: the same labels for every cell of a
+    dataset, correct on a seeded subset of the cell's accuracy fraction."""
+    from vpbench.results.stats import cell_id
+
+    predictions = {}
+    for row in cells.to_dict("records"):
+        rng = _rng(
+            "predictions",
+            row["dataset"],
+            row["model"],
+            row["variant"],
+            row["method"],
+            row["shots"],
+            row["seed"],
+        )
+        classes = int(row["num_classes"])
+        labels = _rng("labels", row["dataset"]).integers(0, classes, n_test)
+        correct = rng.random(n_test) < row["accuracy"]
+        predicted = np.where(correct, labels, (labels + 1 + rng.integers(0, classes - 1, n_test)) % classes)
+        confidence = rng.uniform(1 / classes + 0.05, 0.99, n_test)
+        probs = np.full((n_test, classes), 0.0)
+        probs[:] = ((1 - confidence) / (classes - 1))[:, None]
+        probs[np.arange(n_test), predicted] = confidence
+        predictions[cell_id(row)] = (probs, labels.astype(np.int64))
+    return predictions
+
+
+def _reliability(cells: pd.DataFrame, predictions: dict) -> pd.DataFrame:
+    """The aggregated reliability table of the synthetic predictions."""
+    from vpbench import metrics
+    from vpbench.results.stats import cell_id
+
+    frames = []
+    for row in cells.to_dict("records"):
+        probs, labels = predictions[cell_id(row)]
+        bins = pd.DataFrame(metrics.reliability_bins(probs, labels))
+        ids = {k: row[k] for k in ("study", "dataset", "model", "variant", "method", "shots", "seed")}
+        frames.append(bins.assign(bin=range(len(bins)), **ids))
+    return pd.concat(frames, ignore_index=True)
+
+
+def with_statistics(study: dict[str, pd.DataFrame], n_resamples: int = 200) -> dict[str, pd.DataFrame]:
+    """The study's frames plus the stats rule's tables (comparisons, intervals) from synthetic predictions."""
+    from vpbench.results.stats.study import study_statistics
+
+    tables = study_statistics(study["cells"], make_predictions(study["cells"]), n_resamples=n_resamples)
+    return {**study, **tables}
 
 
 def write_cell_dirs(
@@ -222,3 +319,11 @@ def write_cell_dirs(
             atomic_io.write_parquet(cell_dir / name, frame.loc[mask].reset_index(drop=True))
         dirs.append(cell_dir)
     return dirs
+
+
+def models_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """The model table's CSV columns (``model_report.model_table``) of every (model, variant) in ``cells``."""
+    columns = ["model", "variant", "is_dense", "family", "family_label", "compression", "compression_kind",
+               "compression_label", "sparsity", "weight_bits", "published_top1"]  # fmt: skip
+    table = cells.drop_duplicates(["model", "variant"])[columns].reset_index(drop=True)
+    return table.assign(measured_top1=np.nan, bits="fp32", note="")

@@ -7,7 +7,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from vpbench.results.figures.nshot_curves import plot_accuracy_vs_shots, plot_accuracy_vs_shots_grid, shot_positions
+from vpbench.results.figures.nshot_curves import (
+    plot_accuracy_vs_shots,
+    plot_accuracy_vs_shots_grid,
+    shot_positions,
+)
 from vpbench.results.figures.style import save_figure
 
 

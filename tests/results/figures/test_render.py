@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 import pandas as pd
 
 from vpbench import metrics
 from vpbench.results.aggregate import IDENTIFIERS, add_prompt_divergence
 from vpbench.results.figures.render import analysis_shots, render_study_figures
-from vpbench.results.tables import write_study_tables
 
 
 def test_analysis_shots_prefers_five_shot_budgets():
@@ -38,7 +36,9 @@ def test_render_one_model_writes_every_category(study, tmp_path):
     )  # fmt: skip
     rendered = render_study_figures(frames, tmp_path / "figures")
     categories = {entry.category for entry in rendered}
-    assert categories == {"accuracy", "calibration", "compression_cost", "label_mapping", "prompts"}
+    assert categories == {"accuracy", "calibration", "compression_cost", "label_mapping", "prompts", "models"}
+    for part in ("_delta", "_classwise", "_reliability", "_mapping", "_evolution", "_paper_compat_", "_top1"):
+        assert any(part in entry.stem for entry in rendered), part
     stems = {entry.stem for entry in rendered}
     assert "prompts/resnet18_cifar10_ilm_10shot_evolution" in stems
     assert "calibration/resnet18_cifar10_flm_reliability" in stems
@@ -46,24 +46,3 @@ def test_render_one_model_writes_every_category(study, tmp_path):
         assert (tmp_path / "figures" / f"{entry.stem}.svg").is_file() and entry.caption
     index = json.loads((tmp_path / "figures" / "index.json").read_text())
     assert len(index) == len(rendered)
-
-
-def test_write_study_tables_writes_the_planned_tables(study, tmp_path):
-    config = {"training": {"batch_size": {"1": 8, "10": 32, "full": 128}}, "shots": [1, 10, "full"]}
-    names = ["accuracy", "table1", "table5", "published_comparison", "table2", "table3", "table4"]
-    tables = write_study_tables(study["cells"], config, tmp_path, names)
-    assert set(tables) == set(names)
-    assert (tmp_path / "table4.tex").is_file() and (tmp_path / "table2.html").is_file()
-
-
-def test_tables_are_planned_from_what_the_cells_are_not_from_names():
-    from tests.studies import loaded_study
-    from vpbench.results.tables import study_tables
-
-    image = loaded_study({"models": {"anything": {"family": "mobilenet_v2", "variants": {"dense": {}}}}})
-    assert study_tables(image) == ["accuracy", "table1", "table5", "published_comparison"]
-    text = loaded_study(
-        {"datasets": {"synthetic_dna": {}}, "methods": ["cmr"], "shots": ["full"],
-         "training": {"batch_size": {"full": 8}}}
-    )  # fmt: skip
-    assert study_tables(text)[-2:] == ["table3", "table4"]

@@ -46,6 +46,8 @@ class VPMethod:
     mapping_figure: bool = False  # one source class per target class: the label-mapping figure applies
     learns_map: bool = False  # the output map is re-estimated from data (compared across models in claims)
 
+    # Whether the method trains an input prompt (prompt figures apply); a class fact, not a cell key.
+    trains_prompt: ClassVar[bool] = True
     # Fields that describe how the method is shown, not what it computes (left out of cell keys).
     DISPLAY_FIELDS: ClassVar[tuple[str, ...]] = ("label", "description", "colour", "rank")
 

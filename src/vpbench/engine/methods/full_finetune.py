@@ -25,6 +25,8 @@ KEEP_ZEROS = ("auto", "always", "never")
 class FullFineTune(VPMethod):
     """Resize → the variant's network (trainable, compression kept) → a new Linear(D → C)."""
 
+    trains_prompt = False
+
     keep_zeros: str = "auto"  # auto: mask the zeros of variants whose card says they are sparse
 
     def __post_init__(self) -> None:

@@ -37,6 +37,8 @@ from vpbench.study import paths
 class LinearProbe(VPMethod):
     """Cached penultimate features → logistic regression (C chosen on a held-out part of the subset)."""
 
+    trains_prompt = False
+
     c_grid: tuple[float, ...] = C_GRID
     held_out_fraction: float = HELD_OUT_FRACTION
     default_c: float = DEFAULT_C

@@ -22,6 +22,7 @@ _OPENAI_TORCHSCRIPT = (
 register_model(
     ModelFamily(
         name="clip_vit_l14_openai",
+        label="CLIP ViT-L/14",
         builder=lambda: build_clip(openai_clip_config("ViT-L-14-quickgelu")),
         weights=WeightSource(
             "vit_large_patch14_clip_224.openai.bin",
@@ -52,6 +53,7 @@ for level, (drive_id, compression, parent) in _UPOP.items():
     register_model(
         ModelFamily(
             name=f"upop_clip_vit_l14_336_coco_{level}",
+            label=f"CLIP ViT-L/14@336 (UPop {level})",
             builder=lambda: build_clip(openai_clip_config(_UPOP_336)),
             weights=WeightSource(
                 f"upop_clip_vit_l14_336_coco_{level}.pth",

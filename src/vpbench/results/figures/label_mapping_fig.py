@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from vpbench.results.frames import select
+from vpbench.results.figures.kinds import FigureKind, FigureSpec, Tables, register_figure_kind
 from vpbench.results.figures.labels import dataset_label, method_label, model_label
-from vpbench.results.figures.style import Plot, new_figure, styled
+from vpbench.results.figures.pairing import dense_and_compressed, plan_per_class
+from vpbench.results.figures.style import Plot, mark_empty, new_figure, styled
+from vpbench.results.frames import select
 
 CHANGED_COLOR = "#C44E52"
 
@@ -94,6 +96,7 @@ def plot_label_mapping(
     target_classes: Sequence[str | int] | None = None,
     dense_label: str = "dense",
     compressed_label: str | None = None,
+    cells: pd.DataFrame | None = None,
 ) -> Plot:
     """A two-column, table-like figure: target class → source class for the dense and compressed model."""
     pairs, seed = mapping_pairs(
@@ -110,7 +113,7 @@ def plot_label_mapping(
     compressed_label = compressed_label or compressed_variant
     figure, (axes,) = new_figure(1, panel_size=(8.6, 0.34 * (max(len(shown), 1) + 1) + 0.6))
     axes.set_axis_off()
-    title = f"{model_label(model)} · {method_label(method)} · {dataset_label(dataset)} · N = {shots}"
+    title = f"{model_label(model, cells)} · {method_label(method)} · {dataset_label(dataset)} · N = {shots}"
     axes.set_title(title, loc="left")
     n_rows = len(shown) + 1
     x_columns = (0.0, 0.30, 0.65)
@@ -135,14 +138,7 @@ def plot_label_mapping(
         )
     axes.set_ylim(0, 1)
     if shown.empty:
-        axes.text(
-            0.5,
-            0.4,
-            "no class mappings for both variants",
-            ha="center",
-            transform=axes.transAxes,
-            color="0.4",
-        )
+        mark_empty(axes, "no class mappings for both variants", clear_ticks=False)
     selection = (
         "the requested classes"
         if target_classes is not None
@@ -157,3 +153,35 @@ def plot_label_mapping(
         f"({int(pairs['changed'].sum()) if len(pairs) else 0} of {len(pairs)} classes differ in total)."
     )
     return Plot(figure, caption)
+
+
+def _maps_one_source(method: str) -> bool:
+    """Whether the method maps each target class to one source class (its registry says)."""
+    from vpbench.engine.methods import METHODS
+
+    return method in METHODS and METHODS[method].mapping_figure
+
+
+def _render(spec: FigureSpec, tables: Tables) -> Plot:
+    pair = dense_and_compressed(tables.cells, spec)
+    if pair["dense_variant"] is None or pair["compressed_variant"] is None:
+        figure, (axes,) = new_figure(1, panel_size=(5.0, 2.0))
+        mark_empty(axes, f"no finished dense and compressed cells at N = {spec.shots}")
+        return Plot(figure, f"{spec.name}: the planned cells did not finish (see the missing-cells table).")
+    return plot_label_mapping(
+        tables.classes, model=spec.model, dataset=spec.dataset, method=spec.method, shots=spec.shots,
+        k=int(tables.options.get("mapping_classes", 10)), cells=tables.cells, **pair,
+    )  # fmt: skip
+
+
+register_figure_kind(
+    FigureKind(
+        name="mapping",
+        label="label mapping",
+        category="label_mapping",
+        caption="fig_mapping.rst",
+        plan=lambda context: plan_per_class("mapping", "mapping", context, _maps_one_source),
+        render=_render,
+        rank=40,
+    )
+)

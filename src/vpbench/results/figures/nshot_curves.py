@@ -8,11 +8,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from vpbench.results.frames import (ordered_shots, shots_sort_key, summarise, variant_table)
-from vpbench.results.figures.labels import dataset_label, method_label, metric_label, metric_scale, model_label
+from vpbench.results.figures.kinds import FigureKind, FigureSpec, Tables, register_figure_kind
+from vpbench.results.figures.labels import (
+    dataset_label,
+    method_label,
+    metric_label,
+    metric_scale,
+    model_label,
+)
 from vpbench.results.figures.style import (
     Plot,
     legend_outside,
+    mark_empty,
     marker,
     method_colors,
     new_figure,
@@ -20,6 +27,8 @@ from vpbench.results.figures.style import (
     seed_phrase,
     styled,
 )
+from vpbench.results.frames import ordered_shots, shots_sort_key, summarise, variant_table
+from vpbench.results.plan import PlanContext
 
 BANDS = {
     "ci95": "the shaded band is the 95% t-interval of the mean across seeds (absent for single-seed points)",
@@ -105,9 +114,7 @@ def draw_shot_curves(
 
 def _no_data(axes: Axes, message: str) -> None:
     """Mark an empty panel instead of failing on a gap in the study."""
-    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="0.4")
-    axes.set_xticks([])
-    axes.set_yticks([])
+    mark_empty(axes, message)
 
 
 @styled
@@ -124,7 +131,7 @@ def plot_accuracy_vs_shots(
     """Mean ``metric`` over seeds vs N-shot for one (model, dataset), one line per method × compression."""
     subset = _select(cells, model, [dataset], methods, variants)
     figure, (axes,) = new_figure(1, panel_size=(5.2, 3.4))
-    title = f"{model_label(model)} on {dataset_label(dataset)}"
+    title = f"{model_label(model, cells)} on {dataset_label(dataset)}"
     axes.set_title(title)
     if subset.empty:
         _no_data(axes, "no finished cells")
@@ -175,7 +182,7 @@ def plot_accuracy_vs_shots_grid(
             frameon=False,
             title="method · compression",
         )
-    title = model_label(model)
+    title = model_label(model, cells)
     figure.suptitle(f"{title}: {metric_label(metric)} versus N-shot")
     return Plot(figure, _caption(metric, f"{title} on {len(datasets)} datasets", seeds, band))
 
@@ -204,3 +211,47 @@ def _caption(metric: str, what: str, n_seeds: Sequence[int], band: str) -> str:
         "compression level (shade and marker; dense solid, compressed dashed). Points are means over "
         f"{seed_phrase(n_seeds)}; {BANDS[band]}."
     )
+
+
+# ------------------------------------------------------------------------------------------ figure kinds
+
+
+def _plan_grid(context: PlanContext) -> list[FigureSpec]:
+    return [FigureSpec("nshot_grid", f"{m}_nshot_grid", m) for m in sorted(set(context.cells["model"]))]
+
+
+def _render_grid(spec: FigureSpec, tables: Tables) -> Plot:
+    cells = tables.cells
+    datasets = set(cells.loc[cells["model"] == spec.model, "dataset"])
+    if not tables.missing.empty:  # a dataset whose cells all failed still gets its (marked) panel
+        datasets |= set(tables.missing.loc[tables.missing["model"] == spec.model, "dataset"].astype(str))
+    return plot_accuracy_vs_shots_grid(cells, spec.model, datasets=sorted(datasets))
+
+
+def _plan_nshot(context: PlanContext) -> list[FigureSpec]:
+    pairs = sorted({(m, d) for m, d, _ in context.triples()})
+    return [FigureSpec("nshot", f"{m}_{d}_nshot", m, d) for m, d in pairs]
+
+
+register_figure_kind(
+    FigureKind(
+        name="nshot_grid",
+        label="accuracy vs N-shot, all datasets",
+        category="accuracy",
+        caption="fig_nshot_grid.rst",
+        plan=_plan_grid,
+        render=_render_grid,
+        rank=10,
+    )
+)
+register_figure_kind(
+    FigureKind(
+        name="nshot",
+        label="accuracy vs N-shot",
+        category="accuracy",
+        caption="fig_nshot.rst",
+        plan=_plan_nshot,
+        render=lambda spec, tables: plot_accuracy_vs_shots(tables.cells, spec.model, spec.dataset),
+        rank=11,
+    )
+)

@@ -10,9 +10,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from vpbench.results.frames import select, summarise, variant_table
+from vpbench.results.figures.kinds import FigureKind, FigureSpec, Tables, register_figure_kind
 from vpbench.results.figures.labels import dataset_label, method_label, model_label
-from vpbench.results.figures.style import Plot, marker, method_colors, new_figure, save_figure, seed_phrase, styled
+from vpbench.results.figures.pairing import plan_per_class
+from vpbench.results.figures.style import (
+    Plot,
+    mark_empty,
+    marker,
+    method_colors,
+    new_figure,
+    save_figure,
+    seed_phrase,
+    styled,
+)
+from vpbench.results.frames import select, summarise, variant_table
+from vpbench.results.plan import PlanContext
 
 
 @styled
@@ -69,7 +81,7 @@ def plot_prompt_evolution(
     handles, names = loss_axes.get_legend_handles_labels()
     if handles:
         figure.legend(handles, names, loc="outside right upper", frameon=False, title="compression")
-    title = f"{model_label(model)} · {method_label(method)} · {dataset_label(dataset)} · N = {shots}"
+    title = f"{model_label(model, cells)} · {method_label(method)} · {dataset_label(dataset)} · N = {shots}"
     figure.suptitle(title)
     caption = (
         f"{title}: left, L2 norm of the difference between the effective prompt learned by each compressed "
@@ -165,3 +177,41 @@ def prompt_image(
     if path_stem is not None:
         save_figure(figure, path_stem)
     return result
+
+
+def _plan(context: PlanContext) -> list[FigureSpec]:
+    if not context.prompt_history:
+        return []
+    return plan_per_class("prompt_evolution", "evolution", context, method_filter=_trains_prompt)
+
+
+def _trains_prompt(method: str) -> bool:
+    """Whether the method trains an input prompt (its registry says; the probe and fine-tuning do not)."""
+    from vpbench.engine.methods import METHODS
+
+    return method in METHODS and METHODS[method].trains_prompt
+
+
+def _render(spec: FigureSpec, tables: Tables) -> Plot:
+    rows = select(tables.epochs, model=spec.model, dataset=spec.dataset, method=spec.method, shots=spec.shots)
+    if rows.empty:
+        figure, (axes,) = new_figure(1, panel_size=(5.0, 2.0))
+        mark_empty(axes, f"no finished cells at N = {spec.shots}")
+        return Plot(figure, f"{spec.name}: the planned cells did not finish (see the missing-cells table).")
+    return plot_prompt_evolution(
+        tables.epochs, model=spec.model, dataset=spec.dataset, method=spec.method, shots=spec.shots,
+        cells=tables.cells,
+    )  # fmt: skip
+
+
+register_figure_kind(
+    FigureKind(
+        name="prompt_evolution",
+        label="prompt evolution",
+        category="prompts",
+        caption="fig_prompt_evolution.rst",
+        plan=_plan,
+        render=_render,
+        rank=50,
+    )
+)

@@ -20,8 +20,8 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from vpbench.results.figures.labels import method_sort_key
 from vpbench.runtime import atomic_io
-from vpbench.results.figures.labels import METHOD_ORDER
 
 RC_STYLE: dict[str, Any] = {
     "font.size": 9,
@@ -43,14 +43,15 @@ RC_STYLE: dict[str, Any] = {
     "svg.hashsalt": "vpbench",
     "savefig.bbox": "tight",
 }
-METHOD_CMAPS: dict[str, str] = {
-    "ilm": "Blues",
-    "flm": "Oranges",
-    "rlm": "Greens",
-    "fullymap": "Purples",
-    "bahng_vp": "Reds",
-    "ilm_tp_vp": "PuBu",
-    "cmr": "Greys",
+# Hue ramps per method colour family (``VPMethod.colour``): the k-th method of a family (registry order)
+# takes the family's k-th colour map, so related methods share a hue family and differ within it.
+COLOUR_FAMILY_CMAPS: dict[str, tuple[str, ...]] = {
+    "label_mapping": ("Blues", "Oranges", "Greens", "Purples"),
+    "learned_map": ("PuBu", "BuGn", "GnBu"),
+    "clip": ("Reds", "PuBu", "RdPu"),
+    "cross_modal": ("Greys", "YlOrBr"),
+    "prompt_design": ("YlGn", "OrRd", "PuRd"),
+    "baseline": ("Greys", "YlOrRd"),
 }
 SPARE_CMAPS: tuple[str, ...] = ("YlOrBr", "BuGn", "RdPu", "GnBu", "YlGn")
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
@@ -90,23 +91,33 @@ def new_figure(
     return figure, axes
 
 
+def method_cmap(method: str, *, methods_seen: Sequence[str] = ()) -> str:
+    """The colour map of a method: its registry colour family's ramp, indexed by its position among the
+    family's registered methods; an unregistered method takes a spare map by its position among the
+    unregistered ones in ``methods_seen``."""
+    from vpbench.engine.methods import METHODS, method_order
+
+    if method in METHODS:
+        family = METHODS[method].colour
+        siblings = [m for m in method_order() if METHODS[m].colour == family]
+        ramp = COLOUR_FAMILY_CMAPS.get(family, SPARE_CMAPS)
+        return ramp[siblings.index(method) % len(ramp)]
+    unknown = [m for m in dict.fromkeys(methods_seen) if m not in METHODS] or [method]
+    index = unknown.index(method) if method in unknown else 0
+    return SPARE_CMAPS[index % len(SPARE_CMAPS)]
+
+
 def method_colors(method: str, n_levels: int, *, methods_seen: Sequence[str] = ()) -> list[tuple[float, ...]]:
     """``n_levels`` shades of the method's palette, darkest (dense) first to lightest (most compressed)."""
-    name = METHOD_CMAPS.get(method)
-    if name is None:
-        unknown = [m for m in methods_seen if m not in METHOD_CMAPS] or [method]
-        index = unknown.index(method) if method in unknown else 0
-        name = SPARE_CMAPS[index % len(SPARE_CMAPS)]
-    cmap = colormaps[name]
+    cmap = colormaps[method_cmap(method, methods_seen=methods_seen)]
     if n_levels <= 1:
         return [cmap(0.85)]
     return [cmap(0.95 - 0.55 * i / (n_levels - 1)) for i in range(n_levels)]
 
 
 def ordered_methods(methods: Sequence[str]) -> list[str]:
-    """Distinct methods in paper order (ILM, FLM, RLM, …), unknown ones last."""
-    unique = list(dict.fromkeys(methods))
-    return sorted(unique, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else 99, m))
+    """Distinct methods in registry order (``rank``), unknown ones last."""
+    return sorted(dict.fromkeys(methods), key=method_sort_key)
 
 
 def marker(level_index: int) -> str:
@@ -161,3 +172,30 @@ def _metadata(fmt: str) -> dict[str, Any]:
     if fmt == "svg":
         return {"Date": None}
     return {}
+
+
+EMPTY_GID = "vpbench-no-data"  # the gid of every "no data" note: tests find empty panels by it
+
+
+def mark_empty(axes: Axes, message: str, *, clear_ticks: bool = True) -> None:
+    """Mark a panel that has nothing to show (a gap in the study), in one recognisable way."""
+    note = axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="0.4")
+    note.set_gid(EMPTY_GID)
+    if clear_ticks:
+        axes.set_xticks([])
+        axes.set_yticks([])
+
+
+def empty_panels(figure: Figure) -> list[str]:
+    """Titles (or indices) of the panels of ``figure`` that hold no data: a "no data" note, or no data
+    artist at all (lines, collections, patches, images; text for table-like panels without axes)."""
+    empty = []
+    for index, axes in enumerate(figure.axes):
+        name = axes.get_title() or axes.get_label() or f"panel {index}"
+        if any(text.get_gid() == EMPTY_GID for text in axes.texts):
+            empty.append(name)
+            continue
+        drawn = axes.lines or axes.collections or axes.patches or axes.images or axes.containers
+        if not drawn and not (not axes.axison and axes.texts):
+            empty.append(name)
+    return empty
