@@ -31,27 +31,6 @@ from vpbench.errors import ConfigError
 from vpbench.study.grid import Cell
 from vpbench.study.spec import Study
 
-# (train, test) images of vpbench's splits, as each DatasetSpec.split_policy defines them (the registry
-# states sizes only in prose); tests/test_pricing.py checks every number against the registry.
-SPLIT_SIZES: dict[str, tuple[int, int]] = {
-    "cifar10": (50_000, 10_000),  # Krizhevsky 2009: data_batch_1..5 / test_batch
-    "svhn": (73_257, 26_032),  # Netzer et al. 2011: train_32x32 / test_32x32, extra unused
-    "gtsrb": (26_640, 12_630),  # Stallkamp et al. 2012: Training (fixed) / Final_Test
-    "dtd": (1_880, 1_880),  # Cimpoi et al. 2014: partition 1, train1 / test1
-    "flowers102": (1_020, 6_149),  # Nilsback & Zisserman 2008: setid trnid / tstid
-    "oxford_pets": (3_680, 3_669),  # Parkhi et al. 2012: trainval / test
-    "eurosat": (24_300, 2_700),  # Helber et al. 2019: vpbench's stratified 90/10 split
-    "caltech101": (3_030, 5_647),  # Fei-Fei et al. 2004: vpbench's first 30 per class / rest
-    "yelp_polarity": (560_000, 38_000),  # Zhang et al. 2015
-    "imdb": (25_000, 25_000),  # Maas et al. 2011
-    "ag_news": (120_000, 7_600),  # Zhang et al. 2015
-    "dbpedia_14": (560_000, 70_000),  # Zhang et al. 2015
-    "splice": (2_552, 638),  # UCI splice.data, 3,190 with vpbench's stratified 80/20 split
-    "animal_mnist": (8_000, 2_000),  # vpbench's 800/200 per class split of the package's 10,000
-    "digits": (1_198, 599),  # scikit-learn load_digits(), vpbench's 2/3 - 1/3 split of 1,797
-    "synthetic_dna": (900, 450),  # generated: 300 train / 150 test per class, 3 classes
-}
-
 # Registry family (a variant's checkpoint) -> benchmarked architecture. Pruned and quantized variants
 # run the dense kernels (masked weights, fake quantization), so they are priced as their architecture.
 _ARCH_PATTERNS = (
@@ -75,13 +54,16 @@ def architecture_of(family: str) -> str | None:
 
 
 def split_sizes(dataset: str) -> tuple[int, int]:
-    """(train, test) images of a dataset's vpbench splits."""
-    if dataset not in SPLIT_SIZES:
+    """(train, test) images of a dataset's vpbench splits, as its registry entry declares them."""
+    from vpbench.data import get_dataset
+
+    sizes = get_dataset(dataset).split_sizes
+    if sizes is None:
         raise ConfigError(
-            f"no split sizes for dataset {dataset!r}; add them to vpbench.cluster.pricing.SPLIT_SIZES "
-            f"(known: {', '.join(sorted(SPLIT_SIZES))})"
+            f"dataset {dataset!r} declares no split_sizes (DatasetSpec.split_sizes: train and test images), "
+            "so its cells cannot be priced"
         )
-    return SPLIT_SIZES[dataset]
+    return sizes
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
 ANIMAL_MNIST = register_dataset(
     DatasetSpec(
         name="animal_mnist",
+        split_sizes=(8_000, 2_000),  # 800 / 200 per class
         label="Animal-MNIST",
         num_classes=10,
         input_size=32,
@@ -167,6 +168,7 @@ ANIMAL_MNIST = register_dataset(
 DIGITS = register_dataset(
     DatasetSpec(
         name="digits",
+        split_sizes=(1_198, 599),  # 1,797 images, test_size=1/3 rounded up
         label="Digits (sklearn)",
         num_classes=10,
         input_size=32,

@@ -73,6 +73,9 @@ class DatasetSpec:
     splits: tuple[str, ...] = ("train", "test")
     label: str = ""  # display name; empty: the registry name
     paper_ece_batch: int = 128  # the authors' test-loader batch, which their batch-averaged "ECE" depends on
+    # (train, test) images of vpbench's splits as split_policy defines them; what vpbench.cluster.pricing
+    # prices a cell's data with (None: the dataset cannot be priced)
+    split_sizes: tuple[int, int] | None = None
 
     @property
     def display_label(self) -> str:

@@ -214,7 +214,14 @@ _HF = "https://huggingface.co/datasets/"
 
 
 def _register_hf(
-    name: str, repo: str, field: str, classes: tuple[str, ...], sizes: str, cite: str, label: str
+    name: str,
+    repo: str,
+    field: str,
+    classes: tuple[str, ...],
+    sizes: tuple[int, int],
+    cite: str,
+    label: str,
+    note: str = "",
 ) -> None:
     register_dataset(
         DatasetSpec(
@@ -224,7 +231,9 @@ def _register_hf(
             input_size=TOKEN_LENGTH,
             reader=HfParquetReader(name, repo, field),
             class_names_fn=lambda: classes,
-            split_policy=f"official Hugging Face train/test splits of {repo} ({sizes}); text field {field!r}",
+            split_policy=f"official Hugging Face train/test splits of {repo} "
+            f"({sizes[0]:,} / {sizes[1]:,}{note}); text field {field!r}",
+            split_sizes=sizes,
             prestage_help=f"**/train-*.parquet and **/test-*.parquet with columns {field!r} and 'label' "
             f"(huggingface-cli download {repo} --repo-type dataset --include '*.parquet' --local-dir <root>)",
             sources=(f"{_HF}{repo} (parquet)",),
@@ -239,27 +248,29 @@ _ZHANG = (
     "Zhang, X., Zhao, J., LeCun, Y. (2015). Character-level Convolutional Networks for Text Classification."
 )
 _register_hf(
-    "yelp_polarity", "fancyzhx/yelp_polarity", "text", ("negative", "positive"), "560,000 / 38,000", _ZHANG,
+    "yelp_polarity", "fancyzhx/yelp_polarity", "text", ("negative", "positive"), (560_000, 38_000), _ZHANG,
     "Yelp",
 )  # fmt: skip
 _register_hf(
-    "imdb", "stanfordnlp/imdb", "text", ("negative", "positive"), "25,000 / 25,000; unsupervised unused",
+    "imdb", "stanfordnlp/imdb", "text", ("negative", "positive"), (25_000, 25_000),
     "Maas, A. L., et al. (2011). Learning Word Vectors for Sentiment Analysis. ACL.", "IMDB",
+    "; unsupervised unused",
 )  # fmt: skip
 _register_hf(
-    "ag_news", "fancyzhx/ag_news", "text", ("World", "Sports", "Business", "Sci/Tech"), "120,000 / 7,600",
+    "ag_news", "fancyzhx/ag_news", "text", ("World", "Sports", "Business", "Sci/Tech"), (120_000, 7_600),
     _ZHANG, "AG News",
 )  # fmt: skip
 _register_hf(
     "dbpedia_14", "fancyzhx/dbpedia_14", "content",
     ("Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder", "MeanOfTransportation",
      "Building", "NaturalPlace", "Village", "Animal", "Plant", "Album", "Film", "WrittenWork"),
-    "560,000 / 70,000", _ZHANG, "DBPedia",
+    (560_000, 70_000), _ZHANG, "DBPedia",
 )  # fmt: skip
 
 SPLICE = register_dataset(
     DatasetSpec(
         name="splice",
+        split_sizes=(2_552, 638),  # 3,190 instances, test_size=0.2 rounded up
         label="Splice",
         num_classes=3,
         input_size=TOKEN_LENGTH,
@@ -280,6 +291,10 @@ SPLICE = register_dataset(
 SYNTHETIC_DNA = register_dataset(
     DatasetSpec(
         name="synthetic_dna",
+        split_sizes=(
+            SYNTHETIC_COUNTS["train"] * len(SYNTHETIC_MOTIFS),
+            SYNTHETIC_COUNTS["test"] * len(SYNTHETIC_MOTIFS),
+        ),
         label="Synthetic DNA",
         num_classes=len(SYNTHETIC_MOTIFS),
         input_size=TOKEN_LENGTH,

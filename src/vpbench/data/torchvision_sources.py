@@ -30,6 +30,7 @@ _PETS_BASE = "https://www.robots.ox.ac.uk/~vgg/data/pets/data/"
 CIFAR10 = register_dataset(
     DatasetSpec(
         name="cifar10",
+        split_sizes=(50_000, 10_000),
         label="CIFAR-10",
         num_classes=10,
         input_size=32,
@@ -50,6 +51,7 @@ CIFAR10 = register_dataset(
 SVHN = register_dataset(
     DatasetSpec(
         name="svhn",
+        split_sizes=(73_257, 26_032),
         label="SVHN",
         num_classes=10,
         input_size=32,
@@ -71,6 +73,7 @@ SVHN = register_dataset(
 GTSRB = register_dataset(
     DatasetSpec(
         name="gtsrb",
+        split_sizes=(26_640, 12_630),
         label="GTSRB",
         num_classes=43,
         input_size=32,
@@ -94,6 +97,7 @@ GTSRB = register_dataset(
 DTD = register_dataset(
     DatasetSpec(
         name="dtd",
+        split_sizes=(1_880, 1_880),
         label="DTD",
         num_classes=47,
         input_size=128,
@@ -116,6 +120,7 @@ DTD = register_dataset(
 FLOWERS102 = register_dataset(
     DatasetSpec(
         name="flowers102",
+        split_sizes=(1_020, 6_149),
         label="Flowers102",
         num_classes=102,
         input_size=128,
@@ -139,6 +144,7 @@ FLOWERS102 = register_dataset(
 OXFORD_PETS = register_dataset(
     DatasetSpec(
         name="oxford_pets",
+        split_sizes=(3_680, 3_669),
         label="OxfordPets",
         paper_ece_batch=64,  # the authors' OxfordPets loader used batch 64 (docs/calibration.md)
         num_classes=37,
@@ -161,6 +167,7 @@ OXFORD_PETS = register_dataset(
 EUROSAT = register_dataset(
     DatasetSpec(
         name="eurosat",
+        split_sizes=(24_300, 2_700),
         label="EuroSAT",
         num_classes=10,
         input_size=128,
@@ -181,6 +188,7 @@ EUROSAT = register_dataset(
 CALTECH101 = register_dataset(
     DatasetSpec(
         name="caltech101",
+        split_sizes=(3_030, 5_647),
         label="Caltech101",
         num_classes=101,
         input_size=128,
