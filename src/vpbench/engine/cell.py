@@ -35,9 +35,11 @@ from vpbench.study import paths
 from vpbench.study.grid import Cell
 from vpbench.study.spec import Study
 
-# Whether one forward/backward for K prompts beats K small ones, per device type (benchmarks/RESULTS.md):
-# on CPUs one big batch through the frozen model is slower per image than several small ones.
-LOCKSTEP_PAYS = {"cpu": False, "cuda": True}
+# Whether one forward/backward for K prompts beats K small ones, per device type (benchmarks/RESULTS.md,
+# benchmarks/packing.py): on CPUs one big batch is slower per image than several small ones; on an H100,
+# K=8 MobileNetV2 cells trained 0.90x as fast in lockstep at 1 shot and 1.22x at 10 shots, not faster at
+# every N, so packs train their cells one after another in one process there too.
+LOCKSTEP_PAYS = {"cpu": False, "cuda": False}
 
 
 @dataclass(frozen=True)
