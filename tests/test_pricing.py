@@ -18,6 +18,7 @@ from vpbench.cluster.cli import load_study_file
 from vpbench.cluster.cli import main as cluster_main
 from vpbench.cluster.throughput import ThroughputTable, assumed_gpu_table
 from vpbench.data import DATASETS, get_dataset
+from vpbench.engine.cell import LOCKSTEP_PAYS
 from vpbench.study.loader import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,8 @@ STUDY = {
     "seeds": [1],
     "prompt": {"canvas": 64},
     "packing": {"enabled": True, "max_shots": 10},
-    "training": {"epochs": 10, "batch_size": {"1": 8, "10": 32, "full": 128}},
+    # bf16 on CUDA (the default is fp32): the table's bf16 entries price it, its fp32 ones count FLOPs
+    "training": {"epochs": 10, "batch_size": {"1": 8, "10": 32, "full": 128}, "precision": "bf16"},
 }
 OVERHEAD = 30.0
 
@@ -152,9 +154,10 @@ ILM_INFER = (10 * 10 + 599 + 10) + (10 * 100 + 599 + 100)
 
 
 def test_a_pack_pays_one_start_up_and_trains_as_the_engine_would(table):
-    """Lockstep where the engine uses it on the device (CUDA by default, LOCKSTEP_PAYS), one member after
-    another otherwise; either way ONE job overhead for the whole pack."""
-    lockstep = pricing.price_study(study_of(STUDY), table, device=DEVICE, overhead_s=OVERHEAD)
+    """Lockstep where the engine would use it (the study's packing.lockstep, else LOCKSTEP_PAYS per device
+    type), one member after another otherwise; either way ONE job overhead for the whole pack."""
+    always = study_of(STUDY, packing={**STUDY["packing"], "lockstep": "always"})
+    lockstep = pricing.price_study(always, table, device=DEVICE, overhead_s=OVERHEAD)
     assert lockstep.lockstep
     pack = next(j for j in lockstep.jobs if j.name == ILM_PACK)
     assert [w.cell.label.split("/")[3:5] for w in pack.cells] == [["ilm", "1shot"], ["ilm", "10shot"]]
@@ -165,6 +168,8 @@ def test_a_pack_pays_one_start_up_and_trains_as_the_engine_would(table):
     never = study_of(STUDY, packing={**STUDY["packing"], "lockstep": "never"})
     sequential = pricing.price_study(never, table, device=DEVICE, overhead_s=OVERHEAD)
     assert not sequential.lockstep
+    auto = pricing.price_study(study_of(STUDY), table, device=DEVICE, overhead_s=OVERHEAD)
+    assert auto.lockstep == LOCKSTEP_PAYS["cuda"]
     pack = next(j for j in sequential.jobs if j.name == ILM_PACK)
     training = 10 * 10 / 100 + 10 * 100 / _ips({8: 100, 64: 400}, 32)  # batch 8, then batch 32
     assert pack.seconds == pytest.approx(OVERHEAD + training + ILM_INFER / 1000)
