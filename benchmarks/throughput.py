@@ -168,6 +168,15 @@ def recount_flops(out: Path, key: str, device: torch.device) -> None:
     out.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
 
 
+def out_of_memory(entry: dict, part: str, batch: int, device: torch.device) -> None:
+    """Note a batch that did not fit (e.g. CLIP ViT-L/14 at 336 px, fp32, batch 128 on 80 GB) and free
+    what it held, so the table keeps the batches that did fit."""
+    entry.setdefault("out_of_memory", []).append(f"{part} batch {batch}")
+    print(f"{entry['arch']} {entry['precision']}: {part} batch {batch} does not fit", file=sys.stderr)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def measure(arch: str, canvas: int, precision: str, device: torch.device, args) -> dict:
     model, input_size, canvas = build(arch, canvas, device)
     model.train()  # the prompt trains; VisualPromptModel keeps the frozen model in eval mode
@@ -189,29 +198,39 @@ def measure(arch: str, canvas: int, precision: str, device: torch.device, args) 
     for batch in train_sizes:
         images = torch.randint(0, 256, (batch, 3, input_size, input_size), dtype=torch.uint8, device=device)
         labels = torch.randint(0, NUM_CLASSES, (batch,), device=device)
-        wall, cpu = timed(
-            lambda images=images, labels=labels: train_step(
-                model, optimizer, images, labels, device, precision, scaler
-            ),
-            device,
-            args.min_seconds,
-            args.min_iters,
-            args.warmup,
-        )
+        try:
+            wall, cpu = timed(
+                lambda images=images, labels=labels: train_step(
+                    model, optimizer, images, labels, device, precision, scaler
+                ),
+                device,
+                args.min_seconds,
+                args.min_iters,
+                args.warmup,
+            )
+        except torch.OutOfMemoryError:  # recorded, and no larger batch is tried
+            out_of_memory(entry, "train", batch, device)
+            break
         entry["train"][str(batch)] = round(batch / (cpu if args.timer == "cpu" else wall), 3)
         entry["train_wall"][str(batch)] = round(batch / wall, 3)
     model.eval()
     for batch in eval_sizes:
         images = torch.randint(0, 256, (batch, 3, input_size, input_size), dtype=torch.uint8)
-        wall, cpu = timed(
-            lambda images=images: eval_step(model, images, device, precision),
-            device,
-            args.min_seconds,
-            args.min_iters,
-            args.warmup,
-        )
+        try:
+            wall, cpu = timed(
+                lambda images=images: eval_step(model, images, device, precision),
+                device,
+                args.min_seconds,
+                args.min_iters,
+                args.warmup,
+            )
+        except torch.OutOfMemoryError:
+            out_of_memory(entry, "eval", batch, device)
+            break
         entry["eval"][str(batch)] = round(batch / (cpu if args.timer == "cpu" else wall), 3)
         entry["eval_wall"][str(batch)] = round(batch / wall, 3)
+    if not entry["train"] or not entry["eval"]:
+        raise SystemExit(f"{arch} at {canvas} px, {precision}: not even the smallest batch fits")
     if precision == "fp32":
         entry["gflops_eval"], entry["gflops_train"] = (
             round(v, 4) for v in flops_per_image(model, input_size, device)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vpbench.cluster.pricing import PricedGrid, price_study
-from vpbench.cluster.throughput import DEFAULT_TABLE, ThroughputTable, assumed_gpu_table
+from vpbench.cluster.throughput import MEASURED_TABLES, ThroughputTable, assumed_gpu_table
 from vpbench.study.spec import Study
 
 
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--throughput",
         type=Path,
         action="append",
-        help="throughput table(s) from benchmarks/throughput.py (default: the CPU fallback)",
+        help="throughput table(s) from benchmarks/throughput.py (default: the committed CPU and H100 tables)",
     )
     parser.add_argument("--device", help="device key in the table (default: a measured GPU, else the CPU)")
     parser.add_argument(
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     study = load_study_file(args.configfile)
     table = ThroughputTable()
-    for path in args.throughput or [DEFAULT_TABLE]:
+    for path in args.throughput or MEASURED_TABLES:
         table = table.merge(ThroughputTable.load(path))
     device = args.device
     if args.assume_gpu:

@@ -20,6 +20,8 @@ from typing import Any
 from vpbench.errors import ConfigError
 
 DEFAULT_TABLE = Path(__file__).with_name("throughput_cpu.json")
+# Every committed table: the CPU fallback and the GPUs measured so far (a measured GPU is the default device).
+MEASURED_TABLES = (DEFAULT_TABLE, Path(__file__).with_name("throughput_h100.json"))
 
 
 def _interpolate(points: Mapping[int, float], batch: float) -> float:
