@@ -201,7 +201,7 @@ def _legend(grid: pd.DataFrame, lacking: pd.DataFrame) -> str:
     more = f" and {len(listed) - MAX_LISTED_MISSING} more" if len(listed) > MAX_LISTED_MISSING else ""
     return (
         text + f" 'missing' / '(part)': planned cells that failed or did not run ({len(listed)}: "
-        f"{', '.join(listed[:MAX_LISTED_MISSING])}{more}; see the report's missing-cells table)."
+        f"{', '.join(listed[:MAX_LISTED_MISSING])}{more}; see the report's failed or missing cells table)."
     )
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from vpbench.results.figures.kinds import FigureKind, FigureSpec, Tables, register_figure_kind
 from vpbench.results.figures.labels import dataset_label, method_label, model_label
-from vpbench.results.figures.pairing import dense_and_compressed, plan_per_class
+from vpbench.results.figures.pairing import dense_and_compressed, plan_per_class, unfinished
 from vpbench.results.figures.style import Plot, mark_empty, new_figure, styled
 from vpbench.results.frames import select
 
@@ -165,9 +165,7 @@ def _maps_one_source(method: str) -> bool:
 def _render(spec: FigureSpec, tables: Tables) -> Plot:
     pair = dense_and_compressed(tables.cells, spec)
     if pair["dense_variant"] is None or pair["compressed_variant"] is None:
-        figure, (axes,) = new_figure(1, panel_size=(5.0, 2.0))
-        mark_empty(axes, f"no finished dense and compressed cells at N = {spec.shots}")
-        return Plot(figure, f"{spec.name}: the planned cells did not finish (see the missing-cells table).")
+        return unfinished(spec, "dense and compressed cells")
     return plot_label_mapping(
         tables.classes, model=spec.model, dataset=spec.dataset, method=spec.method, shots=spec.shots,
         k=int(tables.options.get("mapping_classes", 10)), cells=tables.cells, **pair,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from vpbench.results.figures.kinds import FigureSpec
+from vpbench.results.figures.style import Plot, mark_empty, new_figure
 from vpbench.results.frames import select, variant_table
 from vpbench.results.plan import PlanContext, analysis_shots, paired_shots
 
@@ -46,3 +47,12 @@ def plan_per_class(
         name = f"{model}_{dataset}_{method}_{shots}shot_{suffix}"
         specs.append(FigureSpec(kind, name, model, dataset, method, shots=shots))
     return specs
+
+
+def unfinished(spec: FigureSpec, what: str) -> Plot:
+    """The figure drawn where planned cells did not finish: one marked panel naming what is missing, and a
+    caption pointing at the report's failed-or-missing-cells table."""
+    figure, (axes,) = new_figure(1, panel_size=(5.0, 2.0))
+    mark_empty(axes, f"no finished {what} at N = {spec.shots}")
+    caption = f"{spec.name}: the planned cells did not finish (see the failed or missing cells table)."
+    return Plot(figure, caption)

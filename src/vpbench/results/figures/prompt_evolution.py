@@ -12,10 +12,9 @@ from matplotlib.ticker import MaxNLocator
 
 from vpbench.results.figures.kinds import FigureKind, FigureSpec, Tables, register_figure_kind
 from vpbench.results.figures.labels import dataset_label, method_label, model_label
-from vpbench.results.figures.pairing import plan_per_class
+from vpbench.results.figures.pairing import plan_per_class, unfinished
 from vpbench.results.figures.style import (
     Plot,
-    mark_empty,
     marker,
     method_colors,
     new_figure,
@@ -195,9 +194,7 @@ def _trains_prompt(method: str) -> bool:
 def _render(spec: FigureSpec, tables: Tables) -> Plot:
     rows = select(tables.epochs, model=spec.model, dataset=spec.dataset, method=spec.method, shots=spec.shots)
     if rows.empty:
-        figure, (axes,) = new_figure(1, panel_size=(5.0, 2.0))
-        mark_empty(axes, f"no finished cells at N = {spec.shots}")
-        return Plot(figure, f"{spec.name}: the planned cells did not finish (see the missing-cells table).")
+        return unfinished(spec, "cells")
     return plot_prompt_evolution(
         tables.epochs, model=spec.model, dataset=spec.dataset, method=spec.method, shots=spec.shots,
         cells=tables.cells,
