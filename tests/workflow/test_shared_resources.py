@@ -19,7 +19,8 @@ MARKER = "resources/acquired/digits.json"
 def test_a_second_study_with_another_data_root_reuses_the_shared_acquisition(tmp_path, run_snakemake):
     first = yaml.safe_load(TINY_STUDY.read_text())
     second = copy.deepcopy(first)
-    second.update(study="tiny_other", download=True, paths={"data_root": "elsewhere/raw"})
+    # only the study flag differs: the shared acquisition is reused and nothing is fetched
+    second.update(study="tiny_other", download=True, paths={"data_root": "elsewhere/raw"})  # offline-ok
     for name, config in (("first", first), ("second", second)):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
     work = tmp_path / "work"
