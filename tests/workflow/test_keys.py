@@ -90,7 +90,7 @@ CHANGES = {  # option → (new value, jobs per rule it must plan); every other r
     # a SLURM profile's partition limits describe where cells run, not what they compute
     "cluster": ({"partition": "debug", "max_runtime": 60, "gpus_per_node": 2}, {}),
 }
-DOWNSTREAM = {"aggregate", "figures", "tables", "study_status", "all", "model_table", "total"}
+DOWNSTREAM = {"aggregate", "stats", "figures", "tables", "study_status", "all", "model_table", "total"}
 
 
 def test_each_change_plans_exactly_the_jobs_it_affects(finished):
