@@ -20,7 +20,7 @@ from vpbench.results.claims.base import (
     band_verdict,
     clustered_interval,
     seed_pairs,
-    sign_verdict,
+    slope_result,
     with_dense_partners,
 )
 
@@ -104,18 +104,7 @@ def _low_n_evaluate(cells: pd.DataFrame, classes: pd.DataFrame | None) -> dict[s
     slopes = _series_slopes(pairs, series, "log2_shots", "drop")
     if slopes.empty:
         return _no_data(f"no (model, variant, dataset, method) has {MIN_TREND_POINTS} N-shots", effect_name)
-    estimate, unit = clustered_interval(slopes, unit_name="series")
-    verdict, reason = sign_verdict(estimate, supported_if="high<0", contradicted_if="low>0")
-    used = pairs.merge(slopes[series], on=series)
-    return _result(
-        estimate,
-        effect_name=effect_name,
-        unit=unit,
-        test="t-interval of the mean OLS slope; p: one-sample t (H0: slope = 0)",
-        verdict=verdict,
-        reason=reason,
-        cells=[*used["cell"], *used["dense_cell"]],
-    )
+    return slope_result(slopes, pairs, series, effect_name, supported_if="high<0", contradicted_if="low>0")
 
 
 LOW_N_CLAIM = Claim(

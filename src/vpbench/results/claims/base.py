@@ -257,6 +257,32 @@ def _series_slopes(points: pd.DataFrame, series: Sequence[str], x: str, y: str) 
     return pd.DataFrame(rows, columns=[*series, "value"])
 
 
+def slope_result(
+    slopes: pd.DataFrame,
+    pairs: pd.DataFrame,
+    series: Sequence[str],
+    effect_name: str,
+    *,
+    supported_if: str,
+    contradicted_if: str,
+    note: Callable[[pd.DataFrame], str] = lambda used: "",
+) -> dict[str, object]:
+    """A trend claim's row: t-interval of the mean per-series slope, its sign verdict, and the cells (and
+    their dense partners) of the series that had a slope; ``note`` adds to the reason from those cells."""
+    estimate, unit = clustered_interval(slopes, unit_name="series")
+    verdict, reason = sign_verdict(estimate, supported_if=supported_if, contradicted_if=contradicted_if)
+    used = pairs.merge(slopes[list(series)], on=list(series))
+    return _result(
+        estimate,
+        effect_name=effect_name,
+        unit=unit,
+        test="t-interval of the mean OLS slope; p: one-sample t (H0: slope = 0)",
+        verdict=verdict,
+        reason=reason + note(used),
+        cells=[*used["cell"], *used["dense_cell"]],
+    )
+
+
 def calibration_shots(cells: pd.DataFrame) -> pd.Series:
     """Per row: whether its N-shot is its dataset's calibration budget — ``full`` where the dataset has
     full-data cells (the paper analyses calibration at full data only), else the dataset's largest N."""

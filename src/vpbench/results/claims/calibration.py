@@ -22,6 +22,7 @@ from vpbench.results.claims.base import (
     clustered_interval,
     seed_pairs,
     sign_verdict,
+    slope_result,
     with_dense_partners,
 )
 
@@ -165,17 +166,8 @@ def _ece_trend_evaluate(cells: pd.DataFrame, classes: pd.DataFrame | None) -> di
         return _no_data(
             f"no pruning series has {MIN_TREND_POINTS - 1} sparsity levels besides dense", effect_name
         )
-    estimate, unit = clustered_interval(slopes, unit_name="series")
-    verdict, reason = sign_verdict(estimate, supported_if="low>0", contradicted_if="high<0")
-    used = pairs.merge(slopes[series], on=series)
-    return _result(
-        estimate,
-        effect_name=effect_name,
-        unit=unit,
-        test="t-interval of the mean OLS slope; p: one-sample t (H0: slope = 0)",
-        verdict=verdict,
-        reason=reason + budget_note(used),
-        cells=[*used["cell"], *used["dense_cell"]],
+    return slope_result(
+        slopes, pairs, series, effect_name, supported_if="low>0", contradicted_if="high<0", note=budget_note
     )
 
 
